@@ -1,0 +1,156 @@
+//! Tokens as secrets, and reading a JWT's header and claims without verifying it.
+//!
+//! A [`Token`] never shows itself through `Debug` or `Display`; code that must send it calls
+//! [`Token::expose`]. [`UnverifiedToken`] decodes header and claims for inspection and keeps no signature, so
+//! nothing built from it can leak one.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::claims::Claims;
+
+/// How a token is shown wherever it is not explicitly asked for.
+pub const REDACTED: &str = "<redacted>";
+
+/// A bearer token (a service-account JWT or an admin token). Prints as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, for the one place that needs it (an `Authorization` header, `create`'s output).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token({REDACTED})")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+/// A JWS protected header. kube-apiserver writes exactly `alg` and `kid` (R18).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoseHeader {
+    /// Signing algorithm, e.g. `RS256`.
+    pub alg: String,
+    /// Key id ([`crate::keyid::key_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// Token type; kube-apiserver never sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+}
+
+/// Why a string is not a readable JWT. Never contains the token.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenFormatError {
+    /// Not three dot-separated parts.
+    #[error("not a JWT: expected 3 dot-separated parts, found {0}")]
+    Parts(usize),
+    /// A part is not base64url.
+    #[error("not a JWT: the {0} is not base64url")]
+    Base64(&'static str),
+    /// A part is not the expected JSON.
+    #[error("not a JWT: the {part} is not valid JSON: {reason}")]
+    Json {
+        /// `header` or `claims`.
+        part: &'static str,
+        /// The decoder's complaint (about structure, never echoing values).
+        reason: String,
+    },
+}
+
+/// A JWT's header and claims, decoded without checking the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnverifiedToken {
+    header: JoseHeader,
+    claims: Claims,
+}
+
+impl UnverifiedToken {
+    /// Decodes `header.claims.signature`; the signature is dropped unread.
+    pub fn parse(token: &str) -> Result<Self, TokenFormatError> {
+        let parts: Vec<&str> = token.trim().split('.').collect();
+        let [header, claims, _signature] = parts[..] else {
+            return Err(TokenFormatError::Parts(parts.len()));
+        };
+        Ok(Self {
+            header: decode_part(header, "header")?,
+            claims: decode_part(claims, "claims")?,
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &JoseHeader {
+        &self.header
+    }
+
+    /// The claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+}
+
+fn decode_part<T: serde::de::DeserializeOwned>(part: &str, name: &'static str) -> Result<T, TokenFormatError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenFormatError::Base64(name))?;
+    serde_json::from_slice(&bytes).map_err(|e| TokenFormatError::Json {
+        part: name,
+        // serde_json's messages name types and positions; values it might quote are ours to drop.
+        reason: format!("{:?} error at column {}", e.classify(), e.column()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn token_never_prints() {
+        let t = Token::new("eyJhbGciOiJSUzI1NiJ9.e30.c2ln");
+        assert_eq!(format!("{t}"), "<redacted>");
+        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
+        assert_eq!(t.expose(), "eyJhbGciOiJSUzI1NiJ9.e30.c2ln");
+    }
+
+    #[test]
+    fn parses_header_and_claims() {
+        let claims = r#"{"aud":["a"],"exp":2,"iat":1,"iss":"i","nbf":1,"sub":"system:serviceaccount:n:s"}"#;
+        let jwt = format!("{}.{}.{}", b64(r#"{"alg":"RS256","kid":"k"}"#), b64(claims), b64("sig"));
+        let t = UnverifiedToken::parse(&jwt).unwrap();
+        assert_eq!(t.header().alg, "RS256");
+        assert_eq!(t.claims().sub, "system:serviceaccount:n:s");
+    }
+
+    #[test]
+    fn errors_do_not_echo_the_token() {
+        assert_eq!(UnverifiedToken::parse("secret"), Err(TokenFormatError::Parts(1)));
+        assert_eq!(
+            UnverifiedToken::parse("a.b!.c"),
+            Err(TokenFormatError::Base64("header"))
+        );
+        let bad = format!("{}.{}.x", b64(r#"{"alg":"secretvalue"#), b64("{}"));
+        let err = UnverifiedToken::parse(&bad).unwrap_err().to_string();
+        assert!(!err.contains("secretvalue"), "{err}");
+    }
+}
