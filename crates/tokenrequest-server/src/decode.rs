@@ -1,0 +1,352 @@
+//! Reading a request the way kube-apiserver's generic handlers do
+//! (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/create.go, rest.go, negotiation/negotiate.go):
+//! output negotiation (406), input media type (415), the 3 MiB body limit (413), create options (dryRun,
+//! fieldValidation: 422), then decoding with kube-apiserver's messages (400) and unknown-field warnings.
+
+use axum::body::{Body, Bytes};
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use tokenrequest_types::field::{FieldError, FieldErrorKind, FieldValue};
+use tokenrequest_types::status::{self, MAX_REQUEST_BODY_BYTES};
+
+use crate::error::ApiError;
+
+/// The query parameters of a create (`metav1.CreateOptions`) that change behaviour here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CreateOptions {
+    /// `dryRun=All`.
+    pub dry_run: bool,
+    /// What to do with unknown fields.
+    pub field_validation: FieldValidation,
+}
+
+/// `fieldValidation`: kube-apiserver's default is `Warn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop unknown fields silently.
+    Ignore,
+    /// Drop them with a `Warning` header each.
+    #[default]
+    Warn,
+    /// Refuse the request (400).
+    Strict,
+}
+
+/// The decoded object and the warnings to send with the response.
+#[derive(Debug)]
+pub struct Decoded<T> {
+    /// The object.
+    pub object: T,
+    /// `unknown field "spec.foo"`, one per unknown field (when fieldValidation is Warn).
+    pub warnings: Vec<String>,
+}
+
+/// The group/version and kind a handler expects in a body.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    /// `v1` or `authentication.k8s.io/v1`.
+    pub api_version: &'a str,
+    /// `TokenRequest`, `Pod`, …
+    pub kind: &'a str,
+}
+
+impl Expected<'_> {
+    fn version(&self) -> &str {
+        self.api_version.rsplit('/').next().unwrap_or(self.api_version)
+    }
+}
+
+/// 406 unless the client accepts JSON (negotiation.NegotiateOutputMediaType). Clauses asking for a conversion
+/// this server does not do (`as=Table`, `as=APIGroupDiscoveryList`, …) are skipped, as kube-apiserver skips the
+/// ones an endpoint does not support, so kubectl falls back to its plain `application/json` clause.
+pub fn negotiate_output(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(accept) = headers.get(http::header::ACCEPT) else {
+        return Ok(());
+    };
+    let accept = accept.to_str().unwrap_or("");
+    if accept.trim().is_empty() {
+        return Ok(());
+    }
+    let acceptable = accept.split(',').any(|clause| {
+        let mut parts = clause.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let converts = parts.any(|p| p.to_ascii_lowercase().starts_with("as="));
+        !converts && matches!(media.as_str(), "*/*" | "application/*" | "application/json")
+    });
+    if acceptable { Ok(()) } else { Err(status::not_acceptable().into()) }
+}
+
+/// The body's format, from `Content-Type` (none means JSON, as in negotiation.NegotiateInputSerializer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// `application/json`.
+    Json,
+    /// `application/yaml`.
+    Yaml,
+}
+
+/// 415 for a body this server cannot decode. Protobuf is refused too: this server speaks JSON and YAML only.
+pub fn input_format(headers: &HeaderMap) -> Result<InputFormat, ApiError> {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return Ok(InputFormat::Json);
+    };
+    let media = value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match media.as_str() {
+        "" | "application/json" => Ok(InputFormat::Json),
+        "application/yaml" => Ok(InputFormat::Yaml),
+        _ => Err(status::unsupported_media_type().into()),
+    }
+}
+
+/// Reads at most 3 MiB (kube-apiserver's `MaxRequestBodyBytes`); more is 413.
+pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES)
+        .await
+        .map_err(|_| status::request_entity_too_large(MAX_REQUEST_BODY_BYTES).into())
+}
+
+/// Parses and validates `dryRun` and `fieldValidation` (staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/validation/
+/// validation.go `ValidateCreateOptions`: 422 on `CreateOptions.meta.k8s.io ""`). `pretty` and `fieldManager` are
+/// accepted and change nothing here.
+pub fn create_options(query: Option<&str>) -> Result<CreateOptions, ApiError> {
+    let mut dry_run = Vec::new();
+    let mut field_validation = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "dryRun" => dry_run.push(value.into_owned()),
+            "fieldValidation" => field_validation = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let mut errors = Vec::new();
+    if dry_run.iter().any(|v| v != "All") {
+        let values: Vec<String> = dry_run.iter().map(|v| FieldValue::Str(v.clone()).to_string()).collect();
+        // Go prints the []string value with %#v; FieldValue has no such variant, so the whole body is the detail.
+        errors.push(FieldError {
+            kind: FieldErrorKind::NotSupported,
+            field: "dryRun".to_owned(),
+            value: None,
+            detail: format!("[]string{{{}}}: supported values: \"All\"", values.join(", ")),
+        });
+    }
+    let validation = match field_validation.as_deref() {
+        None | Some("") | Some("Warn") => FieldValidation::Warn,
+        Some("Ignore") => FieldValidation::Ignore,
+        Some("Strict") => FieldValidation::Strict,
+        Some(other) => {
+            errors.push(FieldError::not_supported(
+                "fieldValidation",
+                FieldValue::Str(other.to_owned()),
+                &["", "Ignore", "Strict", "Warn"],
+            ));
+            FieldValidation::Warn
+        }
+    };
+    if !errors.is_empty() {
+        return Err(status::invalid("meta.k8s.io", "CreateOptions", "", &errors).into());
+    }
+    Ok(CreateOptions { dry_run: !dry_run.is_empty(), field_validation: validation })
+}
+
+/// Decodes a body into `T` as the JSON serializer of staging/src/k8s.io/apimachinery/pkg/runtime/serializer/json
+/// and `transformDecodeError` in create.go do: unparsable data is "unrecognized", a foreign apiVersion is refused,
+/// type errors and strict-mode unknown fields name the kind, and unknown fields become warnings otherwise.
+pub fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    format: InputFormat,
+    expected: Expected<'_>,
+    validation: FieldValidation,
+) -> Result<Decoded<T>, ApiError> {
+    let value: serde_json::Value = match format {
+        InputFormat::Json => serde_json::from_slice(bytes).map_err(|e| unrecognized(expected, &go_json_error(&e, bytes), bytes))?,
+        InputFormat::Yaml => serde_yaml::from_slice(bytes)
+            .map_err(|e| unrecognized(expected, &format!("error converting YAML to JSON: {e}"), bytes))?,
+    };
+    let serde_json::Value::Object(map) = &value else {
+        let found = match value {
+            serde_json::Value::Array(_) => "array",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Number(_) => "number",
+            serde_json::Value::Bool(_) => "bool",
+            _ => "null",
+        };
+        // json.Unmarshal into the apiVersion/kind probe struct fails this way.
+        let message = format!(
+            "couldn't get version/kind; json parse error: json: cannot unmarshal {found} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }}"
+        );
+        return Err(unrecognized(expected, &message, bytes));
+    };
+    let data_api_version = map.get("apiVersion").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+    let data_kind = map.get("kind").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+    if let Some(kind) = data_kind.filter(|k| *k != expected.kind) {
+        let api_version = data_api_version.unwrap_or(expected.api_version);
+        let version = api_version.rsplit('/').next().unwrap_or(api_version);
+        return Err(status::bad_request(format!(
+            "{kind} in version {} cannot be handled as a {kind}: no kind {} is registered for version {} in scheme \"pkg/api/legacyscheme/scheme.go:30\"",
+            quote(version),
+            quote(kind),
+            quote(api_version)
+        ))
+        .into());
+    }
+    if let Some(api_version) = data_api_version.filter(|v| *v != expected.api_version) {
+        return Err(status::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            expected.api_version
+        ))
+        .into());
+    }
+    let mut unknown = Vec::new();
+    let object: T = serde_ignored::deserialize(value, |path| {
+        let path = field_path(&path);
+        // apiVersion and kind are TypeMeta: known to every kind even where k8s-openapi has no field for them.
+        if path != "apiVersion" && path != "kind" {
+            unknown.push(path);
+        }
+    })
+    .map_err(|e| cannot_handle(expected, &format!("json: {e}")))?;
+    let warnings: Vec<String> = unknown.iter().map(|path| format!("unknown field {}", quote(path))).collect();
+    match validation {
+        FieldValidation::Strict if !warnings.is_empty() => {
+            Err(cannot_handle(expected, &format!("strict decoding error: {}", warnings.join(", "))))
+        }
+        FieldValidation::Warn => Ok(Decoded { object, warnings }),
+        _ => Ok(Decoded { object, warnings: Vec::new() }),
+    }
+}
+
+fn cannot_handle(expected: Expected<'_>, message: &str) -> ApiError {
+    let kind = expected.kind;
+    status::bad_request(format!("{kind} in version {} cannot be handled as a {kind}: {message}", quote(expected.version()))).into()
+}
+
+fn unrecognized(expected: Expected<'_>, message: &str, body: &[u8]) -> ApiError {
+    status::bad_request(format!(
+        "the object provided is unrecognized (must be of type {}): {message} ({})",
+        expected.kind,
+        summarize(body)
+    ))
+    .into()
+}
+
+/// create.go `summarizeData(data, 30)`.
+fn summarize(body: &[u8]) -> String {
+    const MAX: usize = 30;
+    let (head, more) = if body.len() > MAX { (&body[..MAX], " ...") } else { (body, "") };
+    match body.first() {
+        None => "<empty>".to_owned(),
+        Some(b'{') => format!("{}{more}", String::from_utf8_lossy(head)),
+        Some(_) => format!("{}{more}", head.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+    }
+}
+
+/// Go's encoding/json message for the common failures, behind the probe's prefix.
+fn go_json_error(error: &serde_json::Error, bytes: &[u8]) -> String {
+    let detail = if error.is_eof() {
+        "unexpected end of JSON input".to_owned()
+    } else {
+        let offending = offending_char(bytes, error.line(), error.column());
+        match offending {
+            Some(c) => format!("invalid character {} looking for beginning of value", go_quote_char(c)),
+            None => "unexpected end of JSON input".to_owned(),
+        }
+    };
+    format!("couldn't get version/kind; json parse error: {detail}")
+}
+
+fn offending_char(bytes: &[u8], line: usize, column: usize) -> Option<char> {
+    let text = String::from_utf8_lossy(bytes);
+    let line_text = text.lines().nth(line.saturating_sub(1))?;
+    line_text.chars().nth(column.saturating_sub(1))
+}
+
+fn go_quote_char(c: char) -> String {
+    match c {
+        '\'' => "'\\''".to_owned(),
+        '"' => "'\"'".to_owned(),
+        c => format!("'{c}'"),
+    }
+}
+
+/// kube-apiserver's field path: `spec.foo`, `spec.containers[0].foo`.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = field_path(parent);
+            if parent.is_empty() { key.clone() } else { format!("{parent}.{key}") }
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => field_path(parent),
+    }
+}
+
+fn quote(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+
+    use super::*;
+
+    const TR: Expected<'static> = Expected { api_version: "authentication.k8s.io/v1", kind: "TokenRequest" };
+
+    fn message(err: ApiError) -> String {
+        err.status().message.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn r28_unknown_fields_warn_or_fail() {
+        let body = br#"{"spec":{"foo":1,"audiences":["a"]},"metadata":{"bar":true}}"#;
+        let ok: Decoded<TokenRequest> = decode(body, InputFormat::Json, TR, FieldValidation::Warn).unwrap();
+        assert_eq!(ok.warnings, ["unknown field \"metadata.bar\"", "unknown field \"spec.foo\""]);
+        let err = decode::<TokenRequest>(body, InputFormat::Json, TR, FieldValidation::Strict).unwrap_err();
+        assert_eq!(
+            message(err),
+            "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: strict decoding error: unknown field \"metadata.bar\", unknown field \"spec.foo\""
+        );
+        let plain: Decoded<TokenRequest> =
+            decode(br#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}"#, InputFormat::Json, TR, FieldValidation::Strict).unwrap();
+        assert!(plain.warnings.is_empty());
+    }
+
+    #[test]
+    fn r27_malformed_and_foreign_bodies() {
+        let err = decode::<TokenRequest>(br#"{"spec": {"#, InputFormat::Json, TR, FieldValidation::Warn).unwrap_err();
+        assert_eq!(
+            message(err),
+            "the object provided is unrecognized (must be of type TokenRequest): couldn't get version/kind; json parse error: unexpected end of JSON input ({\"spec\": {)"
+        );
+        let err = decode::<TokenRequest>(br#"{"apiVersion":"v1","kind":"TokenRequest"}"#, InputFormat::Json, TR, FieldValidation::Warn).unwrap_err();
+        assert_eq!(message(err), "the API version in the data (v1) does not match the expected API version (authentication.k8s.io/v1)");
+        let err = decode::<TokenRequest>(br#"{"spec":{"expirationSeconds":"x"}}"#, InputFormat::Json, TR, FieldValidation::Warn).unwrap_err();
+        assert!(message(err).starts_with("TokenRequest in version \"v1\" cannot be handled as a TokenRequest: "));
+    }
+
+    #[test]
+    fn r28_create_options() {
+        assert_eq!(create_options(Some("dryRun=All&pretty=true&fieldManager=x")).unwrap().dry_run, true);
+        let err = create_options(Some("dryRun=Bogus")).unwrap_err();
+        assert_eq!(err.code(), 422);
+        assert_eq!(
+            message(err),
+            "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"Bogus\"}: supported values: \"All\""
+        );
+        assert_eq!(create_options(Some("fieldValidation=Strict")).unwrap().field_validation, FieldValidation::Strict);
+    }
+
+    #[test]
+    fn r27_negotiation() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::ACCEPT, "text/html".parse().unwrap());
+        assert_eq!(negotiate_output(&headers).unwrap_err().code(), 406);
+        headers.insert(http::header::ACCEPT, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json".parse().unwrap());
+        assert!(negotiate_output(&headers).is_ok());
+        headers.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert_eq!(input_format(&headers).unwrap_err().code(), 415);
+    }
+}

@@ -1,0 +1,108 @@
+//! Fault injection: each [`Fault`] breaks exactly one rule group, so that the conformance suite can prove it fails
+//! against a wrong server (DESIGN.md, "Broken servers"). Selected by the hidden `serve --inject-fault NAME`; the
+//! default is no fault. Never used outside that proof.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One deliberately broken rule. The doc of each variant says what it breaks and which SPEC rules catch it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// `no-clamp`: ignore the maximum expiration: no clamping, no Warning header (R8).
+    NoClamp,
+    /// `no-extension`: never extend 3607 s pod-bound tokens to a year (R9).
+    NoExtension,
+    /// `always-extend`: extend every token to a year with a `warnafter`, whatever its binding and audiences (R9).
+    AlwaysExtend,
+    /// `wrong-default-audiences`: an empty `spec.audiences` becomes `["wrong-audience"]` instead of the API
+    /// audiences (R11).
+    WrongDefaultAudiences,
+    /// `accept-short-expiration`: skip the 600 s minimum (R5).
+    AcceptShortExpiration,
+    /// `ignore-bound-uid`: skip the bound object's uid check, so a mismatch gets a token instead of 409 (R16).
+    IgnoreBoundUid,
+    /// `no-invalidation`: keep accepting tokens whose service account or bound object is gone (R21, R22, R24).
+    NoInvalidation,
+    /// `bad-signature`: corrupt the signature of every issued token (R26).
+    BadSignature,
+    /// `wrong-issuer`: put a different `iss` in tokens than discovery announces (R19, R26).
+    WrongIssuer,
+    /// `reuse-jti`: give every token the same `jti` (R20).
+    ReuseJti,
+    /// `no-node-claim`: leave out `kubernetes.io.node` for pods with a `spec.nodeName` (R17).
+    NoNodeClaim,
+    /// `wrong-status-code`: answer a successful TokenRequest with 200 instead of 201 (R1).
+    WrongStatusCode,
+    /// `review-ignores-audience`: TokenReview accepts a token whatever its audiences (R21, R23).
+    ReviewIgnoresAudience,
+}
+
+impl Fault {
+    /// Every fault, in the order of the flag's documentation.
+    pub const ALL: [Fault; 13] = [
+        Fault::NoClamp,
+        Fault::NoExtension,
+        Fault::AlwaysExtend,
+        Fault::WrongDefaultAudiences,
+        Fault::AcceptShortExpiration,
+        Fault::IgnoreBoundUid,
+        Fault::NoInvalidation,
+        Fault::BadSignature,
+        Fault::WrongIssuer,
+        Fault::ReuseJti,
+        Fault::NoNodeClaim,
+        Fault::WrongStatusCode,
+        Fault::ReviewIgnoresAudience,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::NoClamp => "no-clamp",
+            Fault::NoExtension => "no-extension",
+            Fault::AlwaysExtend => "always-extend",
+            Fault::WrongDefaultAudiences => "wrong-default-audiences",
+            Fault::AcceptShortExpiration => "accept-short-expiration",
+            Fault::IgnoreBoundUid => "ignore-bound-uid",
+            Fault::NoInvalidation => "no-invalidation",
+            Fault::BadSignature => "bad-signature",
+            Fault::WrongIssuer => "wrong-issuer",
+            Fault::ReuseJti => "reuse-jti",
+            Fault::NoNodeClaim => "no-node-claim",
+            Fault::WrongStatusCode => "wrong-status-code",
+            Fault::ReviewIgnoresAudience => "review-ignores-audience",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A `--inject-fault` value that names no fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault {0:?}; known faults: {known}", known = Fault::ALL.map(Fault::name).join(", "))]
+pub struct UnknownFault(pub String);
+
+impl FromStr for Fault {
+    type Err = UnknownFault;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Fault::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| UnknownFault(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_parses_from_its_name() {
+        for fault in Fault::ALL {
+            assert_eq!(fault.name().parse::<Fault>(), Ok(fault));
+        }
+        assert!("none".parse::<Fault>().is_err());
+    }
+}

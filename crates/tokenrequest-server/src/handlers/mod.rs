@@ -1,0 +1,96 @@
+//! The HTTP application: routes, and the authentication → authorization filter every request passes first (as in
+//! kube-apiserver's handler chain, staging/src/k8s.io/apiserver/pkg/server/config.go `DefaultBuildHandlerChain`),
+//! so an unknown path is 403 for anonymous callers and 404 only for those allowed to look.
+
+mod objects;
+mod reviews;
+mod token;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderName, HeaderValue, StatusCode};
+use tokenrequest_types::status;
+
+use crate::authn;
+use crate::authz;
+use crate::discovery;
+use crate::error::{self, ApiError};
+use crate::oidc;
+use crate::request_info::RequestInfo;
+use crate::state::AppState;
+
+/// Builds the application. Socket-less tests call it through `tower::ServiceExt::oneshot`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(discovery::healthz))
+        .route("/livez", get(discovery::healthz))
+        .route("/readyz", get(discovery::healthz))
+        .route("/version", get(discovery::version))
+        .route("/api", get(discovery::api_versions))
+        .route("/api/v1", get(discovery::core_v1))
+        .route("/apis", get(discovery::api_groups))
+        .route("/apis/authentication.k8s.io", get(discovery::authentication_api_group))
+        .route("/apis/authentication.k8s.io/v1", get(discovery::authentication_v1))
+        .route("/apis/authentication.k8s.io/v1/tokenreviews", post(reviews::token_review))
+        .route("/apis/authentication.k8s.io/v1/selfsubjectreviews", post(reviews::self_subject_review))
+        .route("/.well-known/openid-configuration", get(oidc::configuration))
+        .route("/openid/v1/jwks", get(oidc::jwks))
+        .route("/api/v1/namespaces", get(objects::list_cluster_scoped).post(objects::create_cluster_scoped))
+        .route("/api/v1/namespaces/{name}", get(objects::get_cluster_scoped).delete(objects::delete_cluster_scoped))
+        .route("/api/v1/nodes", get(objects::list_cluster_scoped).post(objects::create_cluster_scoped))
+        .route("/api/v1/nodes/{name}", get(objects::get_cluster_scoped).delete(objects::delete_cluster_scoped))
+        .route("/api/v1/pods", get(objects::list_all_namespaces))
+        .route("/api/v1/secrets", get(objects::list_all_namespaces))
+        .route("/api/v1/serviceaccounts", get(objects::list_all_namespaces))
+        .route("/api/v1/namespaces/{namespace}/{resource}", get(objects::list_namespaced).post(objects::create_namespaced))
+        .route(
+            "/api/v1/namespaces/{namespace}/{resource}/{name}",
+            get(objects::get_namespaced).delete(objects::delete_namespaced),
+        )
+        .route("/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", post(token::create_token))
+        .fallback(not_found)
+        // Bodies are limited by `decode::read_body` (3 MiB, kube-apiserver's limit), not by axum's 2 MB default.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// kube-apiserver's 404 for a path it does not serve.
+async fn not_found() -> ApiError {
+    status::path_not_found().into()
+}
+
+/// Authentication (401), authorization (403), then the route; a bare 405 from the router becomes kube-apiserver's
+/// `Status`.
+async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let info = RequestInfo::parse(request.method(), request.uri().path(), request.uri().query());
+    let user = match authn::authenticate(&state, request.headers()) {
+        Ok(user) => user,
+        Err(rejection) => {
+            // The reason is logged for the operator; the client only learns "Unauthorized" (R22).
+            tracing::info!(%rejection, path = %info.path, "authentication failed");
+            return ApiError::from(status::unauthorized()).into_response();
+        }
+    };
+    if let Err(denied) = authz::authorize(&user, &info) {
+        tracing::info!(user = %user.username, verb = %info.verb, path = %info.path, "forbidden");
+        return denied.into_response();
+    }
+    tracing::debug!(user = %user.username, verb = %info.verb, path = %info.path, "request");
+    request.extensions_mut().insert(user);
+    let response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED && !response.headers().contains_key(http::header::CONTENT_TYPE) {
+        return error::method_not_allowed().into_response();
+    }
+    response
+}
+
+/// `Warning: 299 - "text"` (staging/src/k8s.io/apiserver/pkg/warning: code 299, agent "-", quoted text).
+pub(crate) fn warning_header(text: &str) -> (HeaderName, HeaderValue) {
+    let quoted = serde_json::Value::String(text.to_owned()).to_string();
+    let value = HeaderValue::from_str(&format!("299 - {quoted}")).unwrap_or_else(|_| HeaderValue::from_static("299 - \"\""));
+    (http::header::WARNING, value)
+}

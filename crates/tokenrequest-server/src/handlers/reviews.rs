@@ -1,0 +1,98 @@
+//! `POST /apis/authentication.k8s.io/v1/tokenreviews` (R23; pkg/registry/authentication/tokenreview/storage.go)
+//! and `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` (`kubectl auth whoami`;
+//! pkg/registry/authentication/selfsubjectreview/rest.go).
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use http::{HeaderMap, StatusCode};
+use k8s_openapi::api::authentication::v1::{SelfSubjectReview, SelfSubjectReviewStatus, TokenReview, TokenReviewStatus, UserInfo};
+use tokenrequest_types::status;
+
+use crate::authn::{self, User};
+use crate::decode::{self, Expected, Decoded};
+use crate::error::ApiError;
+use crate::handlers::warning_header;
+use crate::state::AppState;
+use crate::store::now_time;
+
+async fn decode_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Body,
+    expected: Expected<'_>,
+) -> Result<Decoded<T>, ApiError> {
+    decode::negotiate_output(headers)?;
+    let format = decode::input_format(headers)?;
+    let bytes = decode::read_body(body).await?;
+    let options = decode::create_options(query)?;
+    decode::decode::<T>(&bytes, format, expected, options.field_validation)
+}
+
+fn created<T: serde::Serialize>(object: T, warnings: &[String]) -> Response {
+    let mut response = (StatusCode::CREATED, Json(object)).into_response();
+    for warning in warnings {
+        let (name, value) = warning_header(warning);
+        response.headers_mut().append(name, value);
+    }
+    response
+}
+
+/// Reviews a token: who it authenticates, for which of the requested audiences, or why not.
+pub async fn token_review(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let expected = Expected { api_version: "authentication.k8s.io/v1", kind: "TokenReview" };
+    let decoded = decode_body::<TokenReview>(&headers, query.as_deref(), body, expected).await?;
+    let mut review = decoded.object;
+    if review.spec.token.is_empty() {
+        return Err(status::bad_request("token is required for TokenReview in authentication").into());
+    }
+    let token = review.spec.token.clone();
+    let requested = review.spec.audiences.clone().unwrap_or_default();
+    review.status = Some(match authn::authenticate_token(&state, &token, &requested) {
+        Ok((user, audiences)) => TokenReviewStatus {
+            authenticated: Some(true),
+            user: Some(UserInfo {
+                username: Some(user.username),
+                uid: Some(user.uid),
+                groups: Some(user.groups),
+                extra: Some(user.extra),
+            }),
+            audiences: Some(audiences),
+            error: None,
+        },
+        Err(rejection) => {
+            tracing::info!(%rejection, "token review rejected a token");
+            TokenReviewStatus { authenticated: None, user: Some(UserInfo::default()), audiences: None, error: Some(rejection.to_string()) }
+        }
+    });
+    review.metadata.creation_timestamp = None;
+    Ok(created(review, &decoded.warnings))
+}
+
+/// Tells the caller who they are.
+pub async fn self_subject_review(
+    Extension(user): Extension<User>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let expected = Expected { api_version: "authentication.k8s.io/v1", kind: "SelfSubjectReview" };
+    let decoded = decode_body::<SelfSubjectReview>(&headers, query.as_deref(), body, expected).await?;
+    let mut review = decoded.object;
+    review.metadata.creation_timestamp = Some(now_time());
+    review.status = Some(SelfSubjectReviewStatus {
+        user_info: Some(UserInfo {
+            username: Some(user.username),
+            uid: Some(user.uid).filter(|u| !u.is_empty()),
+            groups: Some(user.groups),
+            extra: Some(user.extra).filter(|e| !e.is_empty()),
+        }),
+    });
+    Ok(created(review, &decoded.warnings))
+}

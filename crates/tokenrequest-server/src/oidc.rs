@@ -1,0 +1,40 @@
+//! OIDC discovery for service-account tokens (R25, R26): `/.well-known/openid-configuration` and
+//! `/openid/v1/jwks`, as pkg/serviceaccount/openidmetadata.go builds them and pkg/routes/openidmetadata.go serves
+//! them (content types, `Cache-Control: public, max-age=3600`). They exist only for an https issuer.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use serde_json::json;
+use tokenrequest_types::status;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const CACHE: &str = "public, max-age=3600";
+
+fn served(state: &AppState) -> Result<(), ApiError> {
+    // openidmetadata.go refuses a non-https issuer ("issuer URL must use https scheme"), and kube-apiserver then
+    // installs no route.
+    if state.issuer().starts_with("https://") { Ok(()) } else { Err(status::path_not_found().into()) }
+}
+
+/// `GET /.well-known/openid-configuration`.
+pub async fn configuration(State(state): State<AppState>) -> Result<Response, ApiError> {
+    served(&state)?;
+    let body = json!({
+        "issuer": state.issuer(),
+        "jwks_uri": state.jwks_uri(),
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [state.signer().alg().as_str()],
+    });
+    Ok(([(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, CACHE)], body.to_string()).into_response())
+}
+
+/// `GET /openid/v1/jwks`.
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    served(&state)?;
+    let body = json!({"keys": [state.signer().jwk()]});
+    Ok(([(CONTENT_TYPE, "application/jwk-set+json"), (CACHE_CONTROL, CACHE)], body.to_string()).into_response())
+}

@@ -1,0 +1,226 @@
+//! The service-account token signer: one key, parsed or generated ONCE at start and kept in the server's state.
+//!
+//! It signs with aws-lc-rs directly (RS256 = RSA PKCS#1 v1.5 + SHA-256, ES256 = ECDSA P-256 with the fixed-size
+//! signature JWS wants), because `jsonwebtoken::encode` re-parses the private key on every call (DESIGN.md). It also
+//! verifies its own tokens for bearer authentication and TokenReview, and publishes its public key as a JWK.
+//! The JWT layout follows pkg/serviceaccount/jwt.go: header exactly `{"alg","kid"}`, `kid` from
+//! `tokenrequest_types::keyid::key_id` (R18).
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _, UnparsedPublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject;
+use serde::Serialize;
+use tokenrequest_types::claims::Claims;
+use tokenrequest_types::keyid::key_id;
+use tokenrequest_types::policy::SigningAlg;
+use tokenrequest_types::review::TokenRejection;
+use tokenrequest_types::token::{Token, UnverifiedToken};
+
+use crate::error::ServerError;
+
+/// The signing key and what is derived from it.
+pub struct Signer {
+    key: Key,
+    kid: String,
+    jwk: serde_json::Value,
+}
+
+enum Key {
+    Rsa(aws_lc_rs::rsa::KeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'a str,
+    kid: &'a str,
+}
+
+impl Signer {
+    /// Generates a key for `alg` (RSA 2048 for RS256, P-256 for ES256), as kube-apiserver's test setups do.
+    pub fn generate(alg: SigningAlg) -> Result<Self, ServerError> {
+        let key = match alg {
+            SigningAlg::RS256 => Key::Rsa(aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).map_err(key_err)?),
+            SigningAlg::ES256 => {
+                Key::Ec(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(key_err)?)
+            }
+        };
+        Self::new(key)
+    }
+
+    /// Loads `--service-account-signing-key-file`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC P-256). The key's type decides
+    /// the algorithm, as in kube-apiserver.
+    pub fn from_pem(pem: &str) -> Result<Self, ServerError> {
+        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| ServerError::SigningKey(e.to_string()))?;
+        let p256 = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let key = match &der {
+            PrivateKeyDer::Pkcs1(k) => Key::Rsa(aws_lc_rs::rsa::KeyPair::from_der(k.secret_pkcs1_der()).map_err(key_err)?),
+            PrivateKeyDer::Sec1(k) => Key::Ec(EcdsaKeyPair::from_private_key_der(p256, k.secret_sec1_der()).map_err(key_err)?),
+            PrivateKeyDer::Pkcs8(k) => match aws_lc_rs::rsa::KeyPair::from_pkcs8(k.secret_pkcs8_der()) {
+                Ok(rsa) => Key::Rsa(rsa),
+                Err(_) => Key::Ec(EcdsaKeyPair::from_pkcs8(p256, k.secret_pkcs8_der()).map_err(key_err)?),
+            },
+            _ => return Err(ServerError::SigningKey("unsupported private key format".to_owned())),
+        };
+        Self::new(key)
+    }
+
+    fn new(key: Key) -> Result<Self, ServerError> {
+        let (spki, jwk) = match &key {
+            Key::Rsa(k) => {
+                let public = k.public_key();
+                let spki = public.as_der().map_err(key_err)?.as_ref().to_vec();
+                let jwk = serde_json::json!({
+                    "use": "sig",
+                    "kty": "RSA",
+                    "alg": "RS256",
+                    "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+                    "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+                });
+                (spki, jwk)
+            }
+            Key::Ec(k) => {
+                let public = k.public_key();
+                let spki = public.as_der().map_err(key_err)?.as_ref().to_vec();
+                // An uncompressed P-256 point: 0x04 || x (32 bytes) || y (32 bytes).
+                let point = public.as_ref();
+                let (x, y) = point[1..].split_at(32);
+                let jwk = serde_json::json!({
+                    "use": "sig",
+                    "kty": "EC",
+                    "alg": "ES256",
+                    "crv": "P-256",
+                    "x": URL_SAFE_NO_PAD.encode(x),
+                    "y": URL_SAFE_NO_PAD.encode(y),
+                });
+                (spki, jwk)
+            }
+        };
+        let kid = key_id(&spki);
+        let mut jwk = jwk;
+        jwk["kid"] = serde_json::Value::String(kid.clone());
+        Ok(Self { key, kid, jwk })
+    }
+
+    /// The JWS algorithm of the key.
+    pub fn alg(&self) -> SigningAlg {
+        match self.key {
+            Key::Rsa(_) => SigningAlg::RS256,
+            Key::Ec(_) => SigningAlg::ES256,
+        }
+    }
+
+    /// The key id in every token's header and in the JWKS.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key as a JWK (R25).
+    pub fn jwk(&self) -> &serde_json::Value {
+        &self.jwk
+    }
+
+    /// Signs `claims` into a compact JWS.
+    pub fn sign(&self, claims: &Claims) -> Result<Token, SignError> {
+        let header = serde_json::to_vec(&Header { alg: self.alg().as_str(), kid: &self.kid }).map_err(|_| SignError)?;
+        let payload = serde_json::to_vec(claims).map_err(|_| SignError)?;
+        let mut signing_input = URL_SAFE_NO_PAD.encode(header);
+        signing_input.push('.');
+        signing_input.push_str(&URL_SAFE_NO_PAD.encode(payload));
+        let signature = self.signature(signing_input.as_bytes())?;
+        signing_input.push('.');
+        signing_input.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(Token::new(signing_input))
+    }
+
+    fn signature(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let rng = SystemRandom::new();
+        match &self.key {
+            Key::Rsa(k) => {
+                let mut sig = vec![0; k.public_modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig).map_err(|_| SignError)?;
+                Ok(sig)
+            }
+            Key::Ec(k) => Ok(k.sign(&rng, message).map_err(|_| SignError)?.as_ref().to_vec()),
+        }
+    }
+
+    /// Checks a token's signature against this key, in pkg/serviceaccount/jwt.go's order: a token that is not a
+    /// JWT or names another key is "no keys found"; a bad signature is go-jose's primitive error.
+    pub fn verify(&self, token: &str) -> Result<UnverifiedToken, TokenRejection> {
+        let parsed = UnverifiedToken::parse(token).map_err(|_| TokenRejection::NotClaimed)?;
+        if parsed.header().kid.as_deref().is_some_and(|kid| kid != self.kid) || parsed.header().alg != self.alg().as_str() {
+            return Err(TokenRejection::NoKeys);
+        }
+        let (signing_input, encoded_signature) = token.trim().rsplit_once('.').ok_or(TokenRejection::NotClaimed)?;
+        let sig = URL_SAFE_NO_PAD.decode(encoded_signature).map_err(|_| TokenRejection::BadSignature)?;
+        let ok = match &self.key {
+            Key::Rsa(k) => UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, k.public_key().as_ref())
+                .verify(signing_input.as_bytes(), &sig)
+                .is_ok(),
+            Key::Ec(k) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
+                .verify(signing_input.as_bytes(), &sig)
+                .is_ok(),
+        };
+        if ok { Ok(parsed) } else { Err(TokenRejection::BadSignature) }
+    }
+}
+
+/// Signing failed (never expected with a key that parsed).
+#[derive(Debug, thiserror::Error)]
+#[error("failed to sign the token")]
+pub struct SignError;
+
+fn key_err(e: impl std::fmt::Display) -> ServerError {
+    ServerError::SigningKey(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> Claims {
+        serde_json::from_value(serde_json::json!({
+            "aud": ["api"], "exp": 2_000_000_000i64, "iat": 1_000_000_000i64, "nbf": 1_000_000_000i64,
+            "iss": "https://issuer", "sub": "system:serviceaccount:ns:sa"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn r18_header_is_exactly_alg_and_kid() {
+        for alg in [SigningAlg::RS256, SigningAlg::ES256] {
+            let signer = Signer::generate(alg).unwrap();
+            let token = signer.sign(&claims()).unwrap();
+            let header = token.expose().split('.').next().unwrap();
+            let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+            assert_eq!(header, serde_json::json!({"alg": alg.as_str(), "kid": signer.kid()}));
+            assert!(signer.verify(token.expose()).is_ok());
+        }
+    }
+
+    #[test]
+    fn r21_tampered_and_foreign_tokens_are_rejected() {
+        let signer = Signer::generate(SigningAlg::ES256).unwrap();
+        let other = Signer::generate(SigningAlg::ES256).unwrap();
+        let token = other.sign(&claims()).unwrap();
+        assert_eq!(signer.verify(token.expose()).unwrap_err(), TokenRejection::NoKeys);
+        let mine = signer.sign(&claims()).unwrap();
+        let (input, _) = mine.expose().rsplit_once('.').unwrap();
+        let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode([0u8; 64]));
+        assert_eq!(signer.verify(&forged).unwrap_err(), TokenRejection::BadSignature);
+    }
+
+    #[test]
+    fn loads_pkcs8_pem_and_keeps_kid() {
+        let generated = rcgen::KeyPair::generate().unwrap();
+        let signer = Signer::from_pem(&generated.serialize_pem()).unwrap();
+        assert_eq!(signer.alg(), SigningAlg::ES256);
+        assert_eq!(signer.kid(), key_id(&rcgen::PublicKeyData::subject_public_key_info(&generated)));
+    }
+}

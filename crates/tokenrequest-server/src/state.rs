@@ -1,0 +1,110 @@
+//! The shared state behind every handler: the token policy, the signer, the object store and the admin credential.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokenrequest_types::audience::AudiencePolicy;
+use tokenrequest_types::expiration::ExpirationPolicy;
+use tokenrequest_types::policy::TokenPolicy;
+use tokenrequest_types::token::Token;
+
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::fault::Fault;
+use crate::signer::Signer;
+use crate::store::Store;
+
+/// Cheap to clone; everything lives behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    issuer: String,
+    policy: TokenPolicy,
+    jwks_uri: String,
+    fault: Option<Fault>,
+    signer: Signer,
+    store: RwLock<Store>,
+    admin_token: Token,
+}
+
+impl AppState {
+    /// Builds the state for `config`, as if served at `config.listen` (which matters only for the default
+    /// `jwks_uri`). Generates the signing key unless one is configured, and a fresh admin token.
+    pub fn new(config: &ServerConfig) -> Result<Self, ServerError> {
+        Self::for_address(config, config.listen)
+    }
+
+    /// As [`AppState::new`], for a server actually bound to `addr`.
+    pub(crate) fn for_address(config: &ServerConfig, addr: SocketAddr) -> Result<Self, ServerError> {
+        let expiration = ExpirationPolicy::new(config.max_token_expiration, config.extend_token_expiration);
+        if !expiration.max_is_valid() {
+            // kube-apiserver refuses to start likewise (pkg/kubeapiserver/options/authentication.go).
+            return Err(ServerError::Config(
+                "the service-account-max-token-expiration must be between 1 hour and 2^32 seconds".to_owned(),
+            ));
+        }
+        let audiences = match &config.api_audiences {
+            Some(list) if !list.is_empty() => AudiencePolicy::new(list.clone()),
+            _ => AudiencePolicy::for_issuer(&config.issuer),
+        };
+        let signer = match &config.signing_key_pem {
+            Some(pem) => Signer::from_pem(pem)?,
+            None => Signer::generate(config.signing_alg)?,
+        };
+        let policy = TokenPolicy { expiration, audiences, signing_alg: signer.alg() };
+        let jwks_uri = config.jwks_uri.clone().unwrap_or_else(|| format!("https://{addr}/openid/v1/jwks"));
+        let mut secret = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret).map_err(|_| ServerError::Config("no randomness for the admin token".to_owned()))?;
+        Ok(Self(Arc::new(Inner {
+            issuer: config.issuer.clone(),
+            policy,
+            jwks_uri,
+            fault: config.fault,
+            signer,
+            store: RwLock::new(Store::default()),
+            admin_token: Token::new(URL_SAFE_NO_PAD.encode(secret)),
+        })))
+    }
+
+    /// `--service-account-issuer`.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// The effective token policy (expiration, API audiences, algorithm).
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.0.policy
+    }
+
+    /// The `jwks_uri` announced by OIDC discovery.
+    pub fn jwks_uri(&self) -> &str {
+        &self.0.jwks_uri
+    }
+
+    /// The bearer token of the `system:masters` admin user written into the kubeconfig.
+    pub fn admin_token(&self) -> &Token {
+        &self.0.admin_token
+    }
+
+    pub(crate) fn signer(&self) -> &Signer {
+        &self.0.signer
+    }
+
+    /// Whether `fault` was injected.
+    pub(crate) fn faulty(&self, fault: Fault) -> bool {
+        self.0.fault == Some(fault)
+    }
+
+    // A panicking handler cannot leave the store half-written (every change is one map operation after all
+    // checks), so a poisoned lock is still consistent: keep serving rather than fail every later request.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.0.store.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Store> {
+        self.0.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}

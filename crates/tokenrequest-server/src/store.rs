@@ -1,0 +1,341 @@
+//! The in-memory object store: namespaces, service accounts, pods, secrets and nodes, with kube-apiserver's
+//! bookkeeping (uid, one strictly increasing resourceVersion, creationTimestamp) and the defaults and validation
+//! kubectl's objects need. One lock around the whole store (in `AppState`) keeps it simple and consistent: a
+//! request either changes it completely or not at all.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Namespace, NamespaceSpec, NamespaceStatus, Node, Pod, PodStatus, Secret, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::Resource as _;
+use k8s_openapi::jiff::Timestamp;
+use rand::Rng as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokenrequest_types::Status;
+use tokenrequest_types::field::{FieldError, FieldErrorKind, FieldValue};
+use tokenrequest_types::status;
+
+/// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
+pub type Key = (String, String);
+
+/// The objects of every kind, and the global resourceVersion counter (etcd's revision).
+#[derive(Debug, Default)]
+pub struct Store {
+    revision: u64,
+    namespaces: BTreeMap<Key, Namespace>,
+    service_accounts: BTreeMap<Key, ServiceAccount>,
+    pods: BTreeMap<Key, Pod>,
+    secrets: BTreeMap<Key, Secret>,
+    nodes: BTreeMap<Key, Node>,
+}
+
+/// A kind the store keeps: its table, its scope, and what kube-apiserver does to it on create and delete.
+pub trait Object:
+    k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Clone + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// Whether objects live in a namespace.
+    const NAMESPACED: bool;
+    /// Whether DELETE answers with the object (`ReturnDeletedObject: true` in the kind's
+    /// pkg/registry/core/*/storage/storage.go) rather than a `Status` of success.
+    const DELETE_RETURNS_OBJECT: bool;
+
+    /// The kind's table.
+    fn table(store: &Store) -> &BTreeMap<Key, Self>;
+    /// The kind's table, to change it.
+    fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self>;
+
+    /// Defaults and validation at create (the kind's strategy `PrepareForCreate` and `Validate`), after the name
+    /// is known. Field errors become a 422.
+    fn prepare_for_create(&mut self) -> Vec<FieldError> {
+        Vec::new()
+    }
+}
+
+impl Object for Namespace {
+    const NAMESPACED: bool = false;
+    // The namespace REST (pkg/registry/core/namespace/storage/storage.go) answers a delete with the namespace.
+    const DELETE_RETURNS_OBJECT: bool = true;
+
+    fn table(store: &Store) -> &BTreeMap<Key, Self> {
+        &store.namespaces
+    }
+    fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self> {
+        &mut store.namespaces
+    }
+
+    fn prepare_for_create(&mut self) -> Vec<FieldError> {
+        // pkg/registry/core/namespace/strategy.go: status Active, the "kubernetes" finalizer, and (since 1.21) the
+        // immutable `kubernetes.io/metadata.name` label.
+        let name = self.metadata.name.clone().unwrap_or_default();
+        self.metadata.labels.get_or_insert_with(BTreeMap::new).insert("kubernetes.io/metadata.name".to_owned(), name);
+        self.spec = Some(NamespaceSpec { finalizers: Some(vec!["kubernetes".to_owned()]) });
+        self.status = Some(NamespaceStatus { phase: Some("Active".to_owned()), ..NamespaceStatus::default() });
+        Vec::new()
+    }
+}
+
+impl Object for ServiceAccount {
+    const NAMESPACED: bool = true;
+    const DELETE_RETURNS_OBJECT: bool = true;
+
+    fn table(store: &Store) -> &BTreeMap<Key, Self> {
+        &store.service_accounts
+    }
+    fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self> {
+        &mut store.service_accounts
+    }
+}
+
+impl Object for Pod {
+    const NAMESPACED: bool = true;
+    const DELETE_RETURNS_OBJECT: bool = true;
+
+    fn table(store: &Store) -> &BTreeMap<Key, Self> {
+        &store.pods
+    }
+    fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self> {
+        &mut store.pods
+    }
+
+    fn prepare_for_create(&mut self) -> Vec<FieldError> {
+        let Some(spec) = self.spec.as_mut() else {
+            return vec![required("spec.containers")];
+        };
+        if spec.containers.is_empty() {
+            return vec![required("spec.containers")];
+        }
+        // The API defaults of pkg/apis/core/v1/defaults.go that show in `kubectl get -o yaml`; pods never run here,
+        // so the status stays Pending.
+        spec.restart_policy.get_or_insert_with(|| "Always".to_owned());
+        spec.dns_policy.get_or_insert_with(|| "ClusterFirst".to_owned());
+        spec.termination_grace_period_seconds.get_or_insert(30);
+        spec.scheduler_name.get_or_insert_with(|| "default-scheduler".to_owned());
+        // The deprecated `serviceAccount` mirrors `serviceAccountName` (pkg/api/v1/pod conversion).
+        if spec.service_account.is_none() {
+            spec.service_account.clone_from(&spec.service_account_name);
+        }
+        self.status = Some(PodStatus { phase: Some("Pending".to_owned()), ..PodStatus::default() });
+        Vec::new()
+    }
+}
+
+impl Object for Secret {
+    const NAMESPACED: bool = true;
+    const DELETE_RETURNS_OBJECT: bool = false;
+
+    fn table(store: &Store) -> &BTreeMap<Key, Self> {
+        &store.secrets
+    }
+    fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self> {
+        &mut store.secrets
+    }
+
+    fn prepare_for_create(&mut self) -> Vec<FieldError> {
+        // pkg/apis/core/v1/defaults.go: SetDefaults_Secret.
+        self.type_.get_or_insert_with(|| "Opaque".to_owned());
+        Vec::new()
+    }
+}
+
+impl Object for Node {
+    const NAMESPACED: bool = false;
+    const DELETE_RETURNS_OBJECT: bool = false;
+
+    fn table(store: &Store) -> &BTreeMap<Key, Self> {
+        &store.nodes
+    }
+    fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self> {
+        &mut store.nodes
+    }
+}
+
+fn required(field: &str) -> FieldError {
+    FieldError { kind: FieldErrorKind::Required, field: field.to_owned(), value: None, detail: String::new() }
+}
+
+impl Store {
+    /// The current resourceVersion, for lists.
+    pub fn resource_version(&self) -> String {
+        self.revision.to_string()
+    }
+
+    /// An object by namespace (empty for cluster-scoped kinds) and name.
+    pub fn get<K: Object>(&self, namespace: &str, name: &str) -> Option<&K> {
+        K::table(self).get(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    /// Objects of a kind, in one namespace or all, in key order (as etcd lists them).
+    pub fn list<'a, K: Object>(&'a self, namespace: Option<&'a str>) -> impl Iterator<Item = &'a K> + 'a {
+        K::table(self).iter().filter(move |((ns, _), _)| namespace.is_none_or(|want| want == ns)).map(|(_, o)| o)
+    }
+
+    /// Whether a namespace exists.
+    pub fn namespace_exists(&self, name: &str) -> bool {
+        self.get::<Namespace>("", name).is_some()
+    }
+
+    /// Creates an object the way the generic registry store does (staging/src/k8s.io/apiserver/pkg/registry/
+    /// generic/registry/store.go `Create`): name from `generateName`, validation, namespace existence, 409 when
+    /// the name is taken, then uid, creationTimestamp and the next resourceVersion. With `dry_run`, everything but
+    /// the write happens (and no resourceVersion is given).
+    pub fn create<K: Object>(&mut self, namespace: &str, mut object: K, dry_run: bool) -> Result<K, Status> {
+        let namespace = if K::NAMESPACED { namespace } else { "" };
+        let meta = object.metadata_mut();
+        if meta.name.as_deref().unwrap_or("").is_empty()
+            && let Some(prefix) = meta.generate_name.as_deref().filter(|p| !p.is_empty())
+        {
+            meta.name = Some(generate_name(prefix));
+        }
+        let name = meta.name.clone().unwrap_or_default();
+        meta.namespace = K::NAMESPACED.then(|| namespace.to_owned());
+        let mut errors = validate_name::<K>(&name, object.metadata().generate_name.is_some());
+        if errors.is_empty() {
+            errors = object.prepare_for_create();
+        }
+        if !errors.is_empty() {
+            return Err(status::invalid(K::GROUP, K::KIND, &name, &errors));
+        }
+        if K::NAMESPACED && !self.namespace_exists(namespace) {
+            return Err(status::not_found("", "namespaces", namespace));
+        }
+        let key = (namespace.to_owned(), name.clone());
+        if K::table(self).contains_key(&key) {
+            return Err(status::already_exists(K::GROUP, K::URL_PATH_SEGMENT, &name));
+        }
+        let meta = object.metadata_mut();
+        meta.uid = Some(uuid::Uuid::new_v4().to_string());
+        meta.creation_timestamp = Some(now_time());
+        meta.deletion_timestamp = None;
+        meta.deletion_grace_period_seconds = None;
+        meta.generation = None;
+        meta.managed_fields = None;
+        meta.resource_version = None;
+        if dry_run {
+            return Ok(object);
+        }
+        self.revision += 1;
+        object.metadata_mut().resource_version = Some(self.revision.to_string());
+        K::table_mut(self).insert(key, object.clone());
+        Ok(object)
+    }
+
+    /// Removes an object at once (a grace period of 0: nothing here would ever finish a graceful deletion). A
+    /// namespace takes everything in it along, which a real cluster's namespace controller does later.
+    pub fn delete<K: Object>(&mut self, namespace: &str, name: &str, dry_run: bool) -> Option<K> {
+        let namespace = if K::NAMESPACED { namespace } else { "" };
+        let key = (namespace.to_owned(), name.to_owned());
+        if dry_run {
+            return K::table(self).get(&key).cloned();
+        }
+        let removed = K::table_mut(self).remove(&key)?;
+        self.revision += 1;
+        if !K::NAMESPACED && K::KIND == Namespace::KIND {
+            self.service_accounts.retain(|(ns, _), _| ns != name);
+            self.pods.retain(|(ns, _), _| ns != name);
+            self.secrets.retain(|(ns, _), _| ns != name);
+        }
+        Some(removed)
+    }
+}
+
+/// The current time at kube-apiserver's precision (seconds).
+pub fn now_time() -> Time {
+    Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// `generateName` + 5 characters from the alphabet of k8s.io/apimachinery/pkg/util/rand (no vowels, no
+/// look-alikes), as staging/src/k8s.io/apiserver/pkg/storage/names/generate.go does.
+fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    // Names are at most 63 characters for the generated part's sake (maxGeneratedNameLength = 63 - 5).
+    let prefix: String = prefix.chars().take(58).collect();
+    let mut rng = rand::rng();
+    let suffix: String = (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    format!("{prefix}{suffix}")
+}
+
+const DNS1123_SUBDOMAIN_MESSAGE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+
+/// Object names: namespaces are DNS-1123 labels, the other kinds DNS-1123 subdomains
+/// (staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go).
+fn validate_name<K: Object>(name: &str, has_generate_name: bool) -> Vec<FieldError> {
+    if name.is_empty() {
+        let detail = if has_generate_name { "name or generateName is required" } else { "name or generateName is required" };
+        return vec![FieldError {
+            kind: FieldErrorKind::Required,
+            field: "metadata.name".to_owned(),
+            value: None,
+            detail: detail.to_owned(),
+        }];
+    }
+    let label = K::KIND == Namespace::KIND;
+    let (max, message) = if label { (63, DNS1123_LABEL_MESSAGE) } else { (253, DNS1123_SUBDOMAIN_MESSAGE) };
+    let value = || FieldValue::Str(name.to_owned());
+    let mut errors = Vec::new();
+    if name.len() > max {
+        errors.push(FieldError::invalid("metadata.name", value(), &format!("must be no more than {max} characters")));
+    }
+    let part_ok = |part: &str| {
+        let bytes = part.as_bytes();
+        !bytes.is_empty()
+            && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes.iter().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || *b == b'-')
+    };
+    let ok = if label { part_ok(name) } else { name.split('.').all(part_ok) };
+    if !ok {
+        errors.push(FieldError::invalid("metadata.name", value(), message));
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named<K: Object + Default>(name: &str) -> K {
+        let mut object = K::default();
+        object.metadata_mut().name = Some(name.to_owned());
+        object
+    }
+
+    #[test]
+    fn resource_version_strictly_increases_and_dry_run_writes_nothing() {
+        let mut store = Store::default();
+        let ns: Namespace = store.create("", named("a"), false).unwrap();
+        let sa: ServiceAccount = store.create("a", named("sa"), false).unwrap();
+        let rv = |m: &ObjectMeta| m.resource_version.clone().unwrap().parse::<u64>().unwrap();
+        assert!(rv(&sa.metadata) > rv(&ns.metadata));
+        let dry: ServiceAccount = store.create("a", named("dry"), true).unwrap();
+        assert!(dry.metadata.uid.is_some() && dry.metadata.resource_version.is_none());
+        assert!(store.get::<ServiceAccount>("a", "dry").is_none());
+    }
+
+    #[test]
+    fn create_conflicts_and_missing_namespace() {
+        let mut store = Store::default();
+        let err = store.create::<ServiceAccount>("nope", named("sa"), false).unwrap_err();
+        assert_eq!(err.message.as_deref(), Some("namespaces \"nope\" not found"));
+        store.create::<Namespace>("", named("a"), false).unwrap();
+        store.create::<Secret>("a", named("s"), false).unwrap();
+        let err = store.create::<Secret>("a", named("s"), false).unwrap_err();
+        assert_eq!(err.message.as_deref(), Some("secrets \"s\" already exists"));
+        let err = store.create::<Secret>("a", named("Bad_Name"), false).unwrap_err();
+        assert_eq!(status::code(&err), 422);
+    }
+
+    #[test]
+    fn generate_name_and_namespace_cascade() {
+        let mut store = Store::default();
+        store.create::<Namespace>("", named("a"), false).unwrap();
+        let mut sa = ServiceAccount::default();
+        sa.metadata.generate_name = Some("robot-".to_owned());
+        let sa = store.create("a", sa, false).unwrap();
+        let name = sa.metadata.name.unwrap();
+        assert!(name.starts_with("robot-") && name.len() == 11, "{name}");
+        assert!(store.delete::<Namespace>("", "a", false).is_some());
+        assert_eq!(store.list::<ServiceAccount>(None).count(), 0);
+    }
+}
