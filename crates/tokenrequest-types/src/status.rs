@@ -227,6 +227,40 @@ pub fn method_not_supported(group: &str, resource: &str, action: &str) -> Status
     failure(405, "MethodNotAllowed", message, Some(details(group, resource, "")))
 }
 
+/// 405 for a method no route serves, as go-restful's answer reaches the client through kube-apiserver
+/// (`apierrors.NewGenericServerResponse(405, "", ..., "405: Method Not Allowed", 0, false)`).
+pub fn method_not_allowed() -> Status {
+    let details = StatusDetails {
+        causes: Some(vec![StatusCause {
+            field: None,
+            message: Some("405: Method Not Allowed".to_owned()),
+            reason: Some("UnexpectedServerResponse".to_owned()),
+        }]),
+        ..StatusDetails::default()
+    };
+    failure(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource".to_owned(),
+        Some(details),
+    )
+}
+
+/// The `Status` a DELETE answers with for resources that return a status rather than the object
+/// (`staging/src/k8s.io/apiserver/pkg/endpoints/handlers/delete.go`).
+pub fn success_deleted(group: &str, resource: &str, name: &str, uid: &str) -> Status {
+    let mut d = details(group, resource, name);
+    d.uid = non_empty(uid);
+    Status {
+        code: None,
+        details: Some(d),
+        message: None,
+        metadata: ListMeta::default(),
+        reason: None,
+        status: Some("Success".to_owned()),
+    }
+}
+
 /// 413 `RequestEntityTooLarge` (`NewRequestEntityTooLargeError`).
 pub fn request_entity_too_large(limit: usize) -> Status {
     failure(
@@ -346,6 +380,21 @@ mod tests {
             Some("Operation cannot be fulfilled on Pod \"web\": the UID differs")
         );
         assert_eq!(code(&s), 409);
+    }
+
+    #[test]
+    fn r27_method_not_allowed_and_delete_success() {
+        let s = method_not_allowed();
+        assert_eq!(code(&s), 405);
+        assert_eq!(
+            s.details.unwrap().causes.unwrap()[0].message.as_deref(),
+            Some("405: Method Not Allowed")
+        );
+        assert_eq!(
+            json(&success_deleted("", "secrets", "s", "u")),
+            serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success",
+                "details":{"name":"s","kind":"secrets","uid":"u"}})
+        );
     }
 
     #[test]
