@@ -1,0 +1,116 @@
+//! Key material for a loopback control plane: a throw-away CA, a serving certificate for
+//! `127.0.0.1`/`localhost` signed by it, the service-account signing key and a random admin token.
+//!
+//! Everything is generated in process (rcgen for the X.509 parts, aws-lc-rs for the RSA key that
+//! rcgen cannot generate), so no `openssl` binary is needed.
+
+use anyhow::{Context, Result};
+use aws_lc_rs::encoding::AsDer;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
+};
+
+use super::SigningAlg;
+
+/// PEM material for one control plane. Private keys and the token never leave the temp dir.
+pub(crate) struct Pki {
+    /// The CA certificate (PEM): the kubeconfig's `certificate-authority-data`.
+    pub ca_pem: String,
+    /// The serving certificate (PEM) for `127.0.0.1` and `localhost`.
+    pub serving_cert_pem: String,
+    /// The serving key (PKCS#8 PEM).
+    pub serving_key_pem: String,
+    /// The service-account signing key (PKCS#8 PEM): RSA-2048 for RS256, P-256 for ES256.
+    /// kube-apiserver reads public keys out of a private-key PEM too, so the same file serves
+    /// `--service-account-key-file` and `--service-account-signing-key-file`.
+    pub sa_key_pem: String,
+    /// The admin bearer token (64 hex digits). Never log it.
+    pub admin_token: String,
+}
+
+impl Pki {
+    /// Generates fresh material.
+    pub fn generate(alg: SigningAlg) -> Result<Self> {
+        let ca_key = KeyPair::generate().context("generating the CA key")?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "kube-tokenrequest xtask CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key).context("self-signing the CA")?;
+        let ca_pem = ca_cert.pem();
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let serving_key = KeyPair::generate().context("generating the serving key")?;
+        let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        let serving_cert = params
+            .signed_by(&serving_key, &issuer)
+            .context("signing the serving certificate")?;
+
+        Ok(Self {
+            ca_pem,
+            serving_cert_pem: serving_cert.pem(),
+            serving_key_pem: serving_key.serialize_pem(),
+            sa_key_pem: service_account_key_pem(alg)?,
+            admin_token: random_hex(32)?,
+        })
+    }
+}
+
+/// A PKCS#8 PEM private key for signing service-account tokens.
+fn service_account_key_pem(alg: SigningAlg) -> Result<String> {
+    match alg {
+        SigningAlg::Rs256 => {
+            let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(|_| anyhow::anyhow!("generating an RSA-2048 key failed"))?;
+            let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(&key)
+                .map_err(|_| anyhow::anyhow!("encoding the RSA key as PKCS#8 failed"))?;
+            let pair = KeyPair::try_from(der.as_ref()).context("re-reading the RSA key")?;
+            Ok(pair.serialize_pem())
+        }
+        SigningAlg::Es256 => Ok(KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .context("generating a P-256 key")?
+            .serialize_pem()),
+    }
+}
+
+/// `bytes` random bytes from the system RNG, hex encoded.
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut buf).map_err(|_| anyhow::anyhow!("system RNG failed"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_both_key_kinds() {
+        for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
+            let pki = Pki::generate(alg).unwrap();
+            assert!(pki.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+            assert!(pki.sa_key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+            assert_eq!(pki.admin_token.len(), 64);
+        }
+    }
+
+    #[test]
+    fn rsa_key_is_rsa() {
+        let pem = service_account_key_pem(SigningAlg::Rs256).unwrap();
+        let pair = KeyPair::from_pem(&pem).unwrap();
+        assert!(pair.is_compatible(&rcgen::PKCS_RSA_SHA256));
+    }
+}
