@@ -65,7 +65,13 @@ impl User {
     }
 
     fn service_account(user: ServiceAccountUser) -> Self {
-        Self { username: user.username, uid: user.uid, groups: user.groups, extra: user.extra, kind: UserKind::ServiceAccount }
+        Self {
+            username: user.username,
+            uid: user.uid,
+            groups: user.groups,
+            extra: user.extra,
+            kind: UserKind::ServiceAccount,
+        }
     }
 }
 
@@ -77,7 +83,12 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, Token
     };
     // staging/src/k8s.io/apiserver/pkg/authentication/request/bearertoken/bearertoken.go: only "Bearer <token>"
     // is looked at; an empty token or another scheme is left to the next authenticator (here: anonymous).
-    let Some(token) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else {
+    let Some(token) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+    else {
         return Ok(User::anonymous());
     };
     if token.is_empty() {
@@ -99,7 +110,8 @@ pub fn authenticate_token(
     token: &str,
     requested: &[String],
 ) -> Result<(ServiceAccountUser, Vec<String>), TokenRejection> {
-    let unverified = tokenrequest_types::token::UnverifiedToken::parse(token).map_err(|_| TokenRejection::NotClaimed)?;
+    let unverified =
+        tokenrequest_types::token::UnverifiedToken::parse(token).map_err(|_| TokenRejection::NotClaimed)?;
     if !review::issuer_claimed(unverified.claims(), &[state.issuer().to_owned()]) {
         return Err(TokenRejection::NotClaimed);
     }
@@ -108,13 +120,20 @@ pub fn authenticate_token(
     let now = k8s_openapi::jiff::Timestamp::now().as_second();
     let audiences = if state.faulty(Fault::ReviewIgnoresAudience) {
         review::validate_times(claims, now)?;
-        if requested.is_empty() { claims.aud.clone() } else { requested.to_vec() }
+        if requested.is_empty() {
+            claims.aud.clone()
+        } else {
+            requested.to_vec()
+        }
     } else {
         review::validate_claims(claims, now, &state.policy().audiences, requested)?
     };
     let user = ServiceAccountUser::from_claims(claims)?;
     if !state.faulty(Fault::NoInvalidation) {
-        let private = claims.kubernetes_io.as_ref().ok_or(TokenRejection::MissingPrivateClaims)?;
+        let private = claims
+            .kubernetes_io
+            .as_ref()
+            .ok_or(TokenRejection::MissingPrivateClaims)?;
         let store = state.read();
         let ns = private.namespace.as_str();
         let sa = stored::<ServiceAccount>(&store, ns, &private.serviceaccount.name);

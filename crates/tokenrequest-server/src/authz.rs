@@ -18,10 +18,23 @@ use crate::error::ApiError;
 use crate::request_info::RequestInfo;
 
 const PUBLIC_INFO_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version", "/version/"];
-const DISCOVERY_PATHS: &[&str] = &["/api", "/apis", "/healthz", "/livez", "/readyz", "/version", "/version/", "/openapi"];
+const DISCOVERY_PATHS: &[&str] = &[
+    "/api",
+    "/apis",
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/version",
+    "/version/",
+    "/openapi",
+];
 const DISCOVERY_PREFIXES: &[&str] = &["/api/", "/apis/", "/openapi/"];
-const ISSUER_DISCOVERY_PATHS: &[&str] =
-    &["/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks", "/openid/v1/jwks/"];
+const ISSUER_DISCOVERY_PATHS: &[&str] = &[
+    "/.well-known/openid-configuration",
+    "/.well-known/openid-configuration/",
+    "/openid/v1/jwks",
+    "/openid/v1/jwks/",
+];
 
 /// Allows or denies a request; a denial is the 403 `Status` kube-apiserver sends.
 pub fn authorize(user: &User, info: &RequestInfo) -> Result<(), ApiError> {
@@ -44,7 +57,9 @@ pub fn authorize(user: &User, info: &RequestInfo) -> Result<(), ApiError> {
 fn allowed(user: &User, info: &RequestInfo) -> bool {
     match user.kind {
         UserKind::Admin => true,
-        UserKind::Anonymous => !info.is_resource_request && info.verb == "get" && PUBLIC_INFO_PATHS.contains(&info.path.as_str()),
+        UserKind::Anonymous => {
+            !info.is_resource_request && info.verb == "get" && PUBLIC_INFO_PATHS.contains(&info.path.as_str())
+        }
         UserKind::ServiceAccount => {
             if info.is_resource_request {
                 info.verb == "create"
@@ -69,7 +84,13 @@ mod tests {
     use super::*;
 
     fn user(kind: UserKind, name: &str) -> User {
-        User { username: name.to_owned(), uid: String::new(), groups: Vec::new(), extra: Default::default(), kind }
+        User {
+            username: name.to_owned(),
+            uid: String::new(),
+            groups: Vec::new(),
+            extra: Default::default(),
+            kind,
+        }
     }
 
     #[test]
@@ -91,11 +112,16 @@ mod tests {
         let anon = user(UserKind::Anonymous, "system:anonymous");
         assert!(authorize(&anon, &RequestInfo::parse(&Method::GET, "/version", None)).is_ok());
         let err = authorize(&anon, &RequestInfo::parse(&Method::GET, "/api", None)).unwrap_err();
-        assert_eq!(err.status().message.as_deref(), Some("forbidden: User \"system:anonymous\" cannot get path \"/api\""));
+        assert_eq!(
+            err.status().message.as_deref(),
+            Some("forbidden: User \"system:anonymous\" cannot get path \"/api\"")
+        );
         let err = authorize(&anon, &RequestInfo::parse(&Method::GET, "/api/v1/nodes", None)).unwrap_err();
         assert_eq!(
             err.status().message.as_deref(),
-            Some("nodes is forbidden: User \"system:anonymous\" cannot list resource \"nodes\" in API group \"\" at the cluster scope")
+            Some(
+                "nodes is forbidden: User \"system:anonymous\" cannot list resource \"nodes\" in API group \"\" at the cluster scope"
+            )
         );
     }
 }

@@ -10,6 +10,7 @@ use tokenrequest_types::field::{FieldError, FieldErrorKind, FieldValue};
 use tokenrequest_types::status::{self, MAX_REQUEST_BODY_BYTES};
 
 use crate::error::ApiError;
+use crate::protobuf;
 
 /// The query parameters of a create (`metav1.CreateOptions`) that change behaviour here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,7 +74,11 @@ pub fn negotiate_output(headers: &HeaderMap) -> Result<(), ApiError> {
         let converts = parts.any(|p| p.to_ascii_lowercase().starts_with("as="));
         !converts && matches!(media.as_str(), "*/*" | "application/*" | "application/json")
     });
-    if acceptable { Ok(()) } else { Err(status::not_acceptable().into()) }
+    if acceptable {
+        Ok(())
+    } else {
+        Err(status::not_acceptable().into())
+    }
 }
 
 /// The body's format, from `Content-Type` (none means JSON, as in negotiation.NegotiateInputSerializer).
@@ -83,17 +88,27 @@ pub enum InputFormat {
     Json,
     /// `application/yaml`.
     Yaml,
+    /// `application/vnd.kubernetes.protobuf`, for the kinds `crate::protobuf` knows.
+    Protobuf,
 }
 
-/// 415 for a body this server cannot decode. Protobuf is refused too: this server speaks JSON and YAML only.
+/// 415 for a body this server cannot decode.
 pub fn input_format(headers: &HeaderMap) -> Result<InputFormat, ApiError> {
     let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
         return Ok(InputFormat::Json);
     };
-    let media = value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match media.as_str() {
         "" | "application/json" => Ok(InputFormat::Json),
         "application/yaml" => Ok(InputFormat::Yaml),
+        "application/vnd.kubernetes.protobuf" => Ok(InputFormat::Protobuf),
         _ => Err(status::unsupported_media_type().into()),
     }
 }
@@ -145,7 +160,10 @@ pub fn create_options(query: Option<&str>) -> Result<CreateOptions, ApiError> {
     if !errors.is_empty() {
         return Err(status::invalid("meta.k8s.io", "CreateOptions", "", &errors).into());
     }
-    Ok(CreateOptions { dry_run: !dry_run.is_empty(), field_validation: validation })
+    Ok(CreateOptions {
+        dry_run: !dry_run.is_empty(),
+        field_validation: validation,
+    })
 }
 
 /// Decodes a body into `T` as the JSON serializer of staging/src/k8s.io/apimachinery/pkg/runtime/serializer/json
@@ -158,9 +176,16 @@ pub fn decode<T: DeserializeOwned>(
     validation: FieldValidation,
 ) -> Result<Decoded<T>, ApiError> {
     let value: serde_json::Value = match format {
-        InputFormat::Json => serde_json::from_slice(bytes).map_err(|e| unrecognized(expected, &go_json_error(&e, bytes), bytes))?,
+        InputFormat::Json => {
+            serde_json::from_slice(bytes).map_err(|e| unrecognized(expected, &go_json_error(&e, bytes), bytes))?
+        }
         InputFormat::Yaml => serde_yaml::from_slice(bytes)
             .map_err(|e| unrecognized(expected, &format!("error converting YAML to JSON: {e}"), bytes))?,
+        InputFormat::Protobuf => protobuf::to_json(bytes, expected.kind).map_err(|e| match e {
+            // A kind this server cannot read as protobuf: as if the media type were unsupported.
+            protobuf::ProtobufError::Kind(_) => ApiError::from(status::unsupported_media_type()),
+            other => cannot_handle(expected, &other.to_string()),
+        })?,
     };
     let serde_json::Value::Object(map) = &value else {
         let found = match value {
@@ -205,19 +230,30 @@ pub fn decode<T: DeserializeOwned>(
         }
     })
     .map_err(|e| cannot_handle(expected, &format!("json: {e}")))?;
-    let warnings: Vec<String> = unknown.iter().map(|path| format!("unknown field {}", quote(path))).collect();
+    let warnings: Vec<String> = unknown
+        .iter()
+        .map(|path| format!("unknown field {}", quote(path)))
+        .collect();
     match validation {
-        FieldValidation::Strict if !warnings.is_empty() => {
-            Err(cannot_handle(expected, &format!("strict decoding error: {}", warnings.join(", "))))
-        }
+        FieldValidation::Strict if !warnings.is_empty() => Err(cannot_handle(
+            expected,
+            &format!("strict decoding error: {}", warnings.join(", ")),
+        )),
         FieldValidation::Warn => Ok(Decoded { object, warnings }),
-        _ => Ok(Decoded { object, warnings: Vec::new() }),
+        _ => Ok(Decoded {
+            object,
+            warnings: Vec::new(),
+        }),
     }
 }
 
 fn cannot_handle(expected: Expected<'_>, message: &str) -> ApiError {
     let kind = expected.kind;
-    status::bad_request(format!("{kind} in version {} cannot be handled as a {kind}: {message}", quote(expected.version()))).into()
+    status::bad_request(format!(
+        "{kind} in version {} cannot be handled as a {kind}: {message}",
+        quote(expected.version())
+    ))
+    .into()
 }
 
 fn unrecognized(expected: Expected<'_>, message: &str, body: &[u8]) -> ApiError {
@@ -232,7 +268,11 @@ fn unrecognized(expected: Expected<'_>, message: &str, body: &[u8]) -> ApiError 
 /// create.go `summarizeData(data, 30)`.
 fn summarize(body: &[u8]) -> String {
     const MAX: usize = 30;
-    let (head, more) = if body.len() > MAX { (&body[..MAX], " ...") } else { (body, "") };
+    let (head, more) = if body.len() > MAX {
+        (&body[..MAX], " ...")
+    } else {
+        (body, "")
+    };
     match body.first() {
         None => "<empty>".to_owned(),
         Some(b'{') => format!("{}{more}", String::from_utf8_lossy(head)),
@@ -276,7 +316,11 @@ fn field_path(path: &serde_ignored::Path<'_>) -> String {
         Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
         Path::Map { parent, key } => {
             let parent = field_path(parent);
-            if parent.is_empty() { key.clone() } else { format!("{parent}.{key}") }
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
         }
         Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => field_path(parent),
     }
@@ -286,14 +330,16 @@ fn quote(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
-
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::authentication::v1::TokenRequest;
 
     use super::*;
 
-    const TR: Expected<'static> = Expected { api_version: "authentication.k8s.io/v1", kind: "TokenRequest" };
+    const TR: Expected<'static> = Expected {
+        api_version: "authentication.k8s.io/v1",
+        kind: "TokenRequest",
+    };
 
     fn message(err: ApiError) -> String {
         err.status().message.clone().unwrap_or_default()
@@ -303,14 +349,22 @@ mod tests {
     fn r28_unknown_fields_warn_or_fail() {
         let body = br#"{"spec":{"foo":1,"audiences":["a"]},"metadata":{"bar":true}}"#;
         let ok: Decoded<TokenRequest> = decode(body, InputFormat::Json, TR, FieldValidation::Warn).unwrap();
-        assert_eq!(ok.warnings, ["unknown field \"metadata.bar\"", "unknown field \"spec.foo\""]);
+        assert_eq!(
+            ok.warnings,
+            ["unknown field \"metadata.bar\"", "unknown field \"spec.foo\""]
+        );
         let err = decode::<TokenRequest>(body, InputFormat::Json, TR, FieldValidation::Strict).unwrap_err();
         assert_eq!(
             message(err),
             "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: strict decoding error: unknown field \"metadata.bar\", unknown field \"spec.foo\""
         );
-        let plain: Decoded<TokenRequest> =
-            decode(br#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}"#, InputFormat::Json, TR, FieldValidation::Strict).unwrap();
+        let plain: Decoded<TokenRequest> = decode(
+            br#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{}}"#,
+            InputFormat::Json,
+            TR,
+            FieldValidation::Strict,
+        )
+        .unwrap();
         assert!(plain.warnings.is_empty());
     }
 
@@ -321,22 +375,45 @@ mod tests {
             message(err),
             "the object provided is unrecognized (must be of type TokenRequest): couldn't get version/kind; json parse error: unexpected end of JSON input ({\"spec\": {)"
         );
-        let err = decode::<TokenRequest>(br#"{"apiVersion":"v1","kind":"TokenRequest"}"#, InputFormat::Json, TR, FieldValidation::Warn).unwrap_err();
-        assert_eq!(message(err), "the API version in the data (v1) does not match the expected API version (authentication.k8s.io/v1)");
-        let err = decode::<TokenRequest>(br#"{"spec":{"expirationSeconds":"x"}}"#, InputFormat::Json, TR, FieldValidation::Warn).unwrap_err();
+        let err = decode::<TokenRequest>(
+            br#"{"apiVersion":"v1","kind":"TokenRequest"}"#,
+            InputFormat::Json,
+            TR,
+            FieldValidation::Warn,
+        )
+        .unwrap_err();
+        assert_eq!(
+            message(err),
+            "the API version in the data (v1) does not match the expected API version (authentication.k8s.io/v1)"
+        );
+        let err = decode::<TokenRequest>(
+            br#"{"spec":{"expirationSeconds":"x"}}"#,
+            InputFormat::Json,
+            TR,
+            FieldValidation::Warn,
+        )
+        .unwrap_err();
         assert!(message(err).starts_with("TokenRequest in version \"v1\" cannot be handled as a TokenRequest: "));
     }
 
     #[test]
     fn r28_create_options() {
-        assert_eq!(create_options(Some("dryRun=All&pretty=true&fieldManager=x")).unwrap().dry_run, true);
+        assert_eq!(
+            create_options(Some("dryRun=All&pretty=true&fieldManager=x"))
+                .unwrap()
+                .dry_run,
+            true
+        );
         let err = create_options(Some("dryRun=Bogus")).unwrap_err();
         assert_eq!(err.code(), 422);
         assert_eq!(
             message(err),
             "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"Bogus\"}: supported values: \"All\""
         );
-        assert_eq!(create_options(Some("fieldValidation=Strict")).unwrap().field_validation, FieldValidation::Strict);
+        assert_eq!(
+            create_options(Some("fieldValidation=Strict")).unwrap().field_validation,
+            FieldValidation::Strict
+        );
     }
 
     #[test]
@@ -344,7 +421,12 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(http::header::ACCEPT, "text/html".parse().unwrap());
         assert_eq!(negotiate_output(&headers).unwrap_err().code(), 406);
-        headers.insert(http::header::ACCEPT, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json".parse().unwrap());
+        headers.insert(
+            http::header::ACCEPT,
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+                .parse()
+                .unwrap(),
+        );
         assert!(negotiate_output(&headers).is_ok());
         headers.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
         assert_eq!(input_format(&headers).unwrap_err().code(), 415);

@@ -39,7 +39,11 @@ pub async fn version() -> Json<Value> {
 /// `GET /api`.
 pub async fn api_versions(headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     decode::negotiate_output(&headers)?;
-    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     Ok(Json(json!({
         "kind": "APIVersions",
         "versions": ["v1"],
@@ -82,7 +86,9 @@ fn authentication_group() -> Value {
 /// `GET /apis`.
 pub async fn api_groups(headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     decode::negotiate_output(&headers)?;
-    Ok(Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [authentication_group()]})))
+    Ok(Json(
+        json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [authentication_group()]}),
+    ))
 }
 
 /// `GET /apis/authentication.k8s.io`.

@@ -18,6 +18,7 @@ mod fault;
 mod handlers;
 mod kubeconfig;
 mod oidc;
+mod protobuf;
 mod request_info;
 mod selector;
 mod server;

@@ -16,7 +16,11 @@ const CACHE: &str = "public, max-age=3600";
 fn served(state: &AppState) -> Result<(), ApiError> {
     // openidmetadata.go refuses a non-https issuer ("issuer URL must use https scheme"), and kube-apiserver then
     // installs no route.
-    if state.issuer().starts_with("https://") { Ok(()) } else { Err(status::path_not_found().into()) }
+    if state.issuer().starts_with("https://") {
+        Ok(())
+    } else {
+        Err(status::path_not_found().into())
+    }
 }
 
 /// `GET /.well-known/openid-configuration`.
@@ -29,12 +33,20 @@ pub async fn configuration(State(state): State<AppState>) -> Result<Response, Ap
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [state.signer().alg().as_str()],
     });
-    Ok(([(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, CACHE)], body.to_string()).into_response())
+    Ok((
+        [(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, CACHE)],
+        body.to_string(),
+    )
+        .into_response())
 }
 
 /// `GET /openid/v1/jwks`.
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     served(&state)?;
     let body = json!({"keys": [state.signer().jwk()]});
-    Ok(([(CONTENT_TYPE, "application/jwk-set+json"), (CACHE_CONTROL, CACHE)], body.to_string()).into_response())
+    Ok((
+        [(CONTENT_TYPE, "application/jwk-set+json"), (CACHE_CONTROL, CACHE)],
+        body.to_string(),
+    )
+        .into_response())
 }

@@ -103,21 +103,44 @@ mod tests {
         let info = RequestInfo::parse(&Method::POST, "/api/v1/namespaces/ns/serviceaccounts/sa/token", None);
         assert_eq!(info.verb, "create");
         assert_eq!(info.namespace.as_deref(), Some("ns"));
-        assert_eq!((info.resource.as_str(), info.name.as_deref(), info.subresource.as_deref()), ("serviceaccounts", Some("sa"), Some("token")));
+        assert_eq!(
+            (
+                info.resource.as_str(),
+                info.name.as_deref(),
+                info.subresource.as_deref()
+            ),
+            ("serviceaccounts", Some("sa"), Some("token"))
+        );
     }
 
     #[test]
     fn discovery_is_not_a_resource() {
-        for path in ["/api", "/api/v1", "/apis", "/apis/authentication.k8s.io/v1", "/version", "/.well-known/openid-configuration"] {
-            assert!(!RequestInfo::parse(&Method::GET, path, None).is_resource_request, "{path}");
+        for path in [
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/authentication.k8s.io/v1",
+            "/version",
+            "/.well-known/openid-configuration",
+        ] {
+            assert!(
+                !RequestInfo::parse(&Method::GET, path, None).is_resource_request,
+                "{path}"
+            );
         }
     }
 
     #[test]
     fn list_watch_namespace() {
         assert_eq!(RequestInfo::parse(&Method::GET, "/api/v1/pods", None).verb, "list");
-        assert_eq!(RequestInfo::parse(&Method::GET, "/api/v1/namespaces/a/pods", Some("watch=1")).verb, "watch");
+        assert_eq!(
+            RequestInfo::parse(&Method::GET, "/api/v1/namespaces/a/pods", Some("watch=1")).verb,
+            "watch"
+        );
         let ns = RequestInfo::parse(&Method::DELETE, "/api/v1/namespaces/a", None);
-        assert_eq!((ns.verb.as_str(), ns.resource.as_str(), ns.name.as_deref()), ("delete", "namespaces", Some("a")));
+        assert_eq!(
+            (ns.verb.as_str(), ns.resource.as_str(), ns.name.as_deref()),
+            ("delete", "namespaces", Some("a"))
+        );
     }
 }

@@ -75,7 +75,10 @@ impl Selector {
         let labels = meta.labels.as_ref().unwrap_or(&empty);
         let mut fields = BTreeMap::new();
         fields.insert("metadata.name".to_owned(), meta.name.clone().unwrap_or_default());
-        fields.insert("metadata.namespace".to_owned(), meta.namespace.clone().unwrap_or_default());
+        fields.insert(
+            "metadata.namespace".to_owned(),
+            meta.namespace.clone().unwrap_or_default(),
+        );
         self.labels.iter().all(|r| r.matches(labels)) && self.fields.iter().all(|r| r.matches(&fields))
     }
 }
@@ -101,7 +104,12 @@ fn parse(selector: &str) -> Result<Vec<Requirement>, ApiError> {
         }
     }
     parts.push(&selector[start..]);
-    parts.into_iter().map(str::trim).filter(|p| !p.is_empty()).map(requirement).collect()
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(requirement)
+        .collect()
 }
 
 fn requirement(text: &str) -> Result<Requirement, ApiError> {
@@ -132,9 +140,17 @@ fn requirement(text: &str) -> Result<Requirement, ApiError> {
             .strip_prefix('(')
             .and_then(|l| l.strip_suffix(')'))
             .ok_or_else(|| bad(&format!("found '{list}', expected: '('")))?;
-        let values = inner.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect();
+        let values = inner
+            .split(',')
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect();
         let key = key.to_owned();
-        return Ok(if negated { Requirement::NotIn(key, values) } else { Requirement::In(key, values) });
+        return Ok(if negated {
+            Requirement::NotIn(key, values)
+        } else {
+            Requirement::In(key, values)
+        });
     }
     Ok(Requirement::Exists(text.to_owned()))
 }
@@ -165,7 +181,11 @@ mod tests {
             ("fieldSelector=metadata.name%3Dobj", true),
             ("fieldSelector=metadata.name%3Dother", false),
         ] {
-            assert_eq!(Selector::from_query(Some(query)).unwrap().matches(&m), expected, "{query}");
+            assert_eq!(
+                Selector::from_query(Some(query)).unwrap().matches(&m),
+                expected,
+                "{query}"
+            );
         }
         assert!(Selector::from_query(Some("fieldSelector=spec.foo%3Dx")).is_err());
     }

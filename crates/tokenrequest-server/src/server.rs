@@ -30,7 +30,10 @@ pub struct RunningServer {
 /// Binds `config.listen` and starts serving in the background; returns as soon as the socket is bound, so the
 /// first request can be sent right away.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    let bind = |source| ServerError::Bind { addr: config.listen, source };
+    let bind = |source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    };
     let listener = std::net::TcpListener::bind(config.listen).map_err(bind)?;
     listener.set_nonblocking(true).map_err(bind)?;
     let addr = client_address(listener.local_addr().map_err(bind)?);
@@ -40,11 +43,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     };
     let state = AppState::for_address(&config, addr)?;
     let handle = Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config)).handle(handle.clone());
+    let server =
+        axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config)).handle(handle.clone());
     let app = router(state.clone());
     let task = tokio::spawn(server.serve(app.into_make_service()));
     tracing::info!(%addr, issuer = state.issuer(), policy = %state.policy(), kid = state.signer().kid(), "serving");
-    Ok(RunningServer { addr, ca_pem: tls.ca_pem, state, handle, task: Some(task) })
+    Ok(RunningServer {
+        addr,
+        ca_pem: tls.ca_pem,
+        state,
+        handle,
+        task: Some(task),
+    })
 }
 
 /// The address a local client dials: an unspecified listen address (0.0.0.0, ::) is reached on loopback.

@@ -59,8 +59,12 @@ impl Signer {
         let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| ServerError::SigningKey(e.to_string()))?;
         let p256 = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
         let key = match &der {
-            PrivateKeyDer::Pkcs1(k) => Key::Rsa(aws_lc_rs::rsa::KeyPair::from_der(k.secret_pkcs1_der()).map_err(key_err)?),
-            PrivateKeyDer::Sec1(k) => Key::Ec(EcdsaKeyPair::from_private_key_der(p256, k.secret_sec1_der()).map_err(key_err)?),
+            PrivateKeyDer::Pkcs1(k) => {
+                Key::Rsa(aws_lc_rs::rsa::KeyPair::from_der(k.secret_pkcs1_der()).map_err(key_err)?)
+            }
+            PrivateKeyDer::Sec1(k) => {
+                Key::Ec(EcdsaKeyPair::from_private_key_der(p256, k.secret_sec1_der()).map_err(key_err)?)
+            }
             PrivateKeyDer::Pkcs8(k) => match aws_lc_rs::rsa::KeyPair::from_pkcs8(k.secret_pkcs8_der()) {
                 Ok(rsa) => Key::Rsa(rsa),
                 Err(_) => Key::Ec(EcdsaKeyPair::from_pkcs8(p256, k.secret_pkcs8_der()).map_err(key_err)?),
@@ -127,7 +131,11 @@ impl Signer {
 
     /// Signs `claims` into a compact JWS.
     pub fn sign(&self, claims: &Claims) -> Result<Token, SignError> {
-        let header = serde_json::to_vec(&Header { alg: self.alg().as_str(), kid: &self.kid }).map_err(|_| SignError)?;
+        let header = serde_json::to_vec(&Header {
+            alg: self.alg().as_str(),
+            kid: &self.kid,
+        })
+        .map_err(|_| SignError)?;
         let payload = serde_json::to_vec(claims).map_err(|_| SignError)?;
         let mut signing_input = URL_SAFE_NO_PAD.encode(header);
         signing_input.push('.');
@@ -143,7 +151,8 @@ impl Signer {
         match &self.key {
             Key::Rsa(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig).map_err(|_| SignError)?;
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
+                    .map_err(|_| SignError)?;
                 Ok(sig)
             }
             Key::Ec(k) => Ok(k.sign(&rng, message).map_err(|_| SignError)?.as_ref().to_vec()),
@@ -154,11 +163,15 @@ impl Signer {
     /// JWT or names another key is "no keys found"; a bad signature is go-jose's primitive error.
     pub fn verify(&self, token: &str) -> Result<UnverifiedToken, TokenRejection> {
         let parsed = UnverifiedToken::parse(token).map_err(|_| TokenRejection::NotClaimed)?;
-        if parsed.header().kid.as_deref().is_some_and(|kid| kid != self.kid) || parsed.header().alg != self.alg().as_str() {
+        if parsed.header().kid.as_deref().is_some_and(|kid| kid != self.kid)
+            || parsed.header().alg != self.alg().as_str()
+        {
             return Err(TokenRejection::NoKeys);
         }
         let (signing_input, encoded_signature) = token.trim().rsplit_once('.').ok_or(TokenRejection::NotClaimed)?;
-        let sig = URL_SAFE_NO_PAD.decode(encoded_signature).map_err(|_| TokenRejection::BadSignature)?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(encoded_signature)
+            .map_err(|_| TokenRejection::BadSignature)?;
         let ok = match &self.key {
             Key::Rsa(k) => UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, k.public_key().as_ref())
                 .verify(signing_input.as_bytes(), &sig)
@@ -167,7 +180,11 @@ impl Signer {
                 .verify(signing_input.as_bytes(), &sig)
                 .is_ok(),
         };
-        if ok { Ok(parsed) } else { Err(TokenRejection::BadSignature) }
+        if ok {
+            Ok(parsed)
+        } else {
+            Err(TokenRejection::BadSignature)
+        }
     }
 }
 
@@ -221,6 +238,9 @@ mod tests {
         let generated = rcgen::KeyPair::generate().unwrap();
         let signer = Signer::from_pem(&generated.serialize_pem()).unwrap();
         assert_eq!(signer.alg(), SigningAlg::ES256);
-        assert_eq!(signer.kid(), key_id(&rcgen::PublicKeyData::subject_public_key_info(&generated)));
+        assert_eq!(
+            signer.kid(),
+            key_id(&rcgen::PublicKeyData::subject_public_key_info(&generated))
+        );
     }
 }

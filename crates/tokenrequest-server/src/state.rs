@@ -54,10 +54,18 @@ impl AppState {
             Some(pem) => Signer::from_pem(pem)?,
             None => Signer::generate(config.signing_alg)?,
         };
-        let policy = TokenPolicy { expiration, audiences, signing_alg: signer.alg() };
-        let jwks_uri = config.jwks_uri.clone().unwrap_or_else(|| format!("https://{addr}/openid/v1/jwks"));
+        let policy = TokenPolicy {
+            expiration,
+            audiences,
+            signing_alg: signer.alg(),
+        };
+        let jwks_uri = config
+            .jwks_uri
+            .clone()
+            .unwrap_or_else(|| format!("https://{addr}/openid/v1/jwks"));
         let mut secret = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut secret).map_err(|_| ServerError::Config("no randomness for the admin token".to_owned()))?;
+        aws_lc_rs::rand::fill(&mut secret)
+            .map_err(|_| ServerError::Config("no randomness for the admin token".to_owned()))?;
         Ok(Self(Arc::new(Inner {
             issuer: config.issuer.clone(),
             policy,

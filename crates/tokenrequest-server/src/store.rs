@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, NamespaceSpec, NamespaceStatus, Node, Pod, PodStatus, Secret, ServiceAccount};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::Resource as _;
+use k8s_openapi::api::core::v1::{
+    Namespace, NamespaceSpec, NamespaceStatus, Node, Pod, PodStatus, Secret, ServiceAccount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use rand::Rng as _;
 use serde::Serialize;
@@ -32,7 +34,14 @@ pub struct Store {
 
 /// A kind the store keeps: its table, its scope, and what kube-apiserver does to it on create and delete.
 pub trait Object:
-    k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Clone + Serialize + DeserializeOwned + Send + Sync + 'static
+    k8s_openapi::Resource
+    + k8s_openapi::Metadata<Ty = ObjectMeta>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
 {
     /// Whether objects live in a namespace.
     const NAMESPACED: bool;
@@ -68,9 +77,17 @@ impl Object for Namespace {
         // pkg/registry/core/namespace/strategy.go: status Active, the "kubernetes" finalizer, and (since 1.21) the
         // immutable `kubernetes.io/metadata.name` label.
         let name = self.metadata.name.clone().unwrap_or_default();
-        self.metadata.labels.get_or_insert_with(BTreeMap::new).insert("kubernetes.io/metadata.name".to_owned(), name);
-        self.spec = Some(NamespaceSpec { finalizers: Some(vec!["kubernetes".to_owned()]) });
-        self.status = Some(NamespaceStatus { phase: Some("Active".to_owned()), ..NamespaceStatus::default() });
+        self.metadata
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert("kubernetes.io/metadata.name".to_owned(), name);
+        self.spec = Some(NamespaceSpec {
+            finalizers: Some(vec!["kubernetes".to_owned()]),
+        });
+        self.status = Some(NamespaceStatus {
+            phase: Some("Active".to_owned()),
+            ..NamespaceStatus::default()
+        });
         Vec::new()
     }
 }
@@ -110,12 +127,16 @@ impl Object for Pod {
         spec.restart_policy.get_or_insert_with(|| "Always".to_owned());
         spec.dns_policy.get_or_insert_with(|| "ClusterFirst".to_owned());
         spec.termination_grace_period_seconds.get_or_insert(30);
-        spec.scheduler_name.get_or_insert_with(|| "default-scheduler".to_owned());
+        spec.scheduler_name
+            .get_or_insert_with(|| "default-scheduler".to_owned());
         // The deprecated `serviceAccount` mirrors `serviceAccountName` (pkg/api/v1/pod conversion).
         if spec.service_account.is_none() {
             spec.service_account.clone_from(&spec.service_account_name);
         }
-        self.status = Some(PodStatus { phase: Some("Pending".to_owned()), ..PodStatus::default() });
+        self.status = Some(PodStatus {
+            phase: Some("Pending".to_owned()),
+            ..PodStatus::default()
+        });
         Vec::new()
     }
 }
@@ -151,7 +172,12 @@ impl Object for Node {
 }
 
 fn required(field: &str) -> FieldError {
-    FieldError { kind: FieldErrorKind::Required, field: field.to_owned(), value: None, detail: String::new() }
+    FieldError {
+        kind: FieldErrorKind::Required,
+        field: field.to_owned(),
+        value: None,
+        detail: String::new(),
+    }
 }
 
 impl Store {
@@ -167,7 +193,10 @@ impl Store {
 
     /// Objects of a kind, in one namespace or all, in key order (as etcd lists them).
     pub fn list<'a, K: Object>(&'a self, namespace: Option<&'a str>) -> impl Iterator<Item = &'a K> + 'a {
-        K::table(self).iter().filter(move |((ns, _), _)| namespace.is_none_or(|want| want == ns)).map(|(_, o)| o)
+        K::table(self)
+            .iter()
+            .filter(move |((ns, _), _)| namespace.is_none_or(|want| want == ns))
+            .map(|(_, o)| o)
     }
 
     /// Whether a namespace exists.
@@ -251,7 +280,9 @@ fn generate_name(prefix: &str) -> String {
     // Names are at most 63 characters for the generated part's sake (maxGeneratedNameLength = 63 - 5).
     let prefix: String = prefix.chars().take(58).collect();
     let mut rng = rand::rng();
-    let suffix: String = (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("{prefix}{suffix}")
 }
 
@@ -262,7 +293,11 @@ const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of 
 /// (staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go).
 fn validate_name<K: Object>(name: &str, has_generate_name: bool) -> Vec<FieldError> {
     if name.is_empty() {
-        let detail = if has_generate_name { "name or generateName is required" } else { "name or generateName is required" };
+        let detail = if has_generate_name {
+            "name or generateName is required"
+        } else {
+            "name or generateName is required"
+        };
         return vec![FieldError {
             kind: FieldErrorKind::Required,
             field: "metadata.name".to_owned(),
@@ -271,20 +306,34 @@ fn validate_name<K: Object>(name: &str, has_generate_name: bool) -> Vec<FieldErr
         }];
     }
     let label = K::KIND == Namespace::KIND;
-    let (max, message) = if label { (63, DNS1123_LABEL_MESSAGE) } else { (253, DNS1123_SUBDOMAIN_MESSAGE) };
+    let (max, message) = if label {
+        (63, DNS1123_LABEL_MESSAGE)
+    } else {
+        (253, DNS1123_SUBDOMAIN_MESSAGE)
+    };
     let value = || FieldValue::Str(name.to_owned());
     let mut errors = Vec::new();
     if name.len() > max {
-        errors.push(FieldError::invalid("metadata.name", value(), &format!("must be no more than {max} characters")));
+        errors.push(FieldError::invalid(
+            "metadata.name",
+            value(),
+            &format!("must be no more than {max} characters"),
+        ));
     }
     let part_ok = |part: &str| {
         let bytes = part.as_bytes();
         !bytes.is_empty()
             && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
             && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
-            && bytes.iter().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || *b == b'-')
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || *b == b'-')
     };
-    let ok = if label { part_ok(name) } else { name.split('.').all(part_ok) };
+    let ok = if label {
+        part_ok(name)
+    } else {
+        name.split('.').all(part_ok)
+    };
     if !ok {
         errors.push(FieldError::invalid("metadata.name", value(), message));
     }

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -22,9 +24,15 @@ pub fn generate() -> Result<TlsMaterial, ServerError> {
     let err = |e: rcgen::Error| ServerError::Tls(e.to_string());
     let ca_key = KeyPair::generate().map_err(err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    ca_params.distinguished_name.push(DnType::CommonName, "kube-tokenrequest-ca");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "kube-tokenrequest-ca");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
     let ca = Issuer::new(ca_params, ca_key);
 
@@ -38,7 +46,10 @@ pub fn generate() -> Result<TlsMaterial, ServerError> {
 
     let chain = vec![serving.der().clone()];
     let key = PrivateKeyDer::try_from(serving_key.serialize_der()).map_err(|e| ServerError::Tls(e.to_string()))?;
-    Ok(TlsMaterial { ca_pem: ca_cert.pem(), server_config: server_config(chain, key)? })
+    Ok(TlsMaterial {
+        ca_pem: ca_cert.pem(),
+        server_config: server_config(chain, key)?,
+    })
 }
 
 /// Loads a certificate chain and its private key (`--tls-cert-file`, `--tls-private-key-file`). The chain itself is
@@ -51,11 +62,18 @@ pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<TlsMaterial, ServerErro
     if chain.is_empty() {
         return Err(ServerError::Tls("certificate: no CERTIFICATE block".to_owned()));
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| ServerError::Tls(format!("private key: {e}")))?;
-    Ok(TlsMaterial { ca_pem: cert_pem.to_owned(), server_config: server_config(chain, key)? })
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| ServerError::Tls(format!("private key: {e}")))?;
+    Ok(TlsMaterial {
+        ca_pem: cert_pem.to_owned(),
+        server_config: server_config(chain, key)?,
+    })
 }
 
-fn server_config(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Arc<rustls::ServerConfig>, ServerError> {
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     // The dependency graph also contains ring (through other crates), so rustls cannot pick a process-wide default
     // provider by itself: name aws-lc-rs explicitly, as DESIGN.md wants one provider for TLS and JWT.
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -34,23 +34,47 @@ pub fn router(state: AppState) -> Router {
         .route("/apis", get(discovery::api_groups))
         .route("/apis/authentication.k8s.io", get(discovery::authentication_api_group))
         .route("/apis/authentication.k8s.io/v1", get(discovery::authentication_v1))
-        .route("/apis/authentication.k8s.io/v1/tokenreviews", post(reviews::token_review))
-        .route("/apis/authentication.k8s.io/v1/selfsubjectreviews", post(reviews::self_subject_review))
+        .route(
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            post(reviews::token_review),
+        )
+        .route(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            post(reviews::self_subject_review),
+        )
         .route("/.well-known/openid-configuration", get(oidc::configuration))
         .route("/openid/v1/jwks", get(oidc::jwks))
-        .route("/api/v1/namespaces", get(objects::list_cluster_scoped).post(objects::create_cluster_scoped))
-        .route("/api/v1/namespaces/{name}", get(objects::get_cluster_scoped).delete(objects::delete_cluster_scoped))
-        .route("/api/v1/nodes", get(objects::list_cluster_scoped).post(objects::create_cluster_scoped))
-        .route("/api/v1/nodes/{name}", get(objects::get_cluster_scoped).delete(objects::delete_cluster_scoped))
+        .route(
+            "/api/v1/namespaces",
+            get(objects::list_cluster_scoped).post(objects::create_cluster_scoped),
+        )
+        .route(
+            "/api/v1/namespaces/{name}",
+            get(objects::get_cluster_scoped).delete(objects::delete_cluster_scoped),
+        )
+        .route(
+            "/api/v1/nodes",
+            get(objects::list_cluster_scoped).post(objects::create_cluster_scoped),
+        )
+        .route(
+            "/api/v1/nodes/{name}",
+            get(objects::get_cluster_scoped).delete(objects::delete_cluster_scoped),
+        )
         .route("/api/v1/pods", get(objects::list_all_namespaces))
         .route("/api/v1/secrets", get(objects::list_all_namespaces))
         .route("/api/v1/serviceaccounts", get(objects::list_all_namespaces))
-        .route("/api/v1/namespaces/{namespace}/{resource}", get(objects::list_namespaced).post(objects::create_namespaced))
+        .route(
+            "/api/v1/namespaces/{namespace}/{resource}",
+            get(objects::list_namespaced).post(objects::create_namespaced),
+        )
         .route(
             "/api/v1/namespaces/{namespace}/{resource}/{name}",
             get(objects::get_namespaced).delete(objects::delete_namespaced),
         )
-        .route("/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", post(token::create_token))
+        .route(
+            "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            post(token::create_token),
+        )
         .fallback(not_found)
         // Bodies are limited by `decode::read_body` (3 MiB, kube-apiserver's limit), not by axum's 2 MB default.
         .layer(DefaultBodyLimit::disable())
@@ -82,7 +106,9 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
     tracing::debug!(user = %user.username, verb = %info.verb, path = %info.path, "request");
     request.extensions_mut().insert(user);
     let response = next.run(request).await;
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED && !response.headers().contains_key(http::header::CONTENT_TYPE) {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(http::header::CONTENT_TYPE)
+    {
         return error::method_not_allowed().into_response();
     }
     response
@@ -91,6 +117,7 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
 /// `Warning: 299 - "text"` (staging/src/k8s.io/apiserver/pkg/warning: code 299, agent "-", quoted text).
 pub(crate) fn warning_header(text: &str) -> (HeaderName, HeaderValue) {
     let quoted = serde_json::Value::String(text.to_owned()).to_string();
-    let value = HeaderValue::from_str(&format!("299 - {quoted}")).unwrap_or_else(|_| HeaderValue::from_static("299 - \"\""));
+    let value =
+        HeaderValue::from_str(&format!("299 - {quoted}")).unwrap_or_else(|_| HeaderValue::from_static("299 - \"\""));
     (http::header::WARNING, value)
 }

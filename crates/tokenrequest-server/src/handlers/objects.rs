@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::Resource as _;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusDetails};
 use serde_json::{Value, json};
 use tokenrequest_types::status;
@@ -162,12 +162,20 @@ pub async fn delete_namespaced(
 
 /// `/api/v1/namespaces/{name}` or `/api/v1/nodes/{name}`: the resource is the third segment.
 fn cluster_resource(path: &str) -> &'static str {
-    if path.starts_with("/api/v1/nodes/") { "nodes" } else { "namespaces" }
+    if path.starts_with("/api/v1/nodes/") {
+        "nodes"
+    } else {
+        "namespaces"
+    }
 }
 
 /// A cluster-scoped kind under `/namespaces/{ns}/` is a path kube-apiserver does not serve.
 fn namespaced<K: Object>() -> Result<(), ApiError> {
-    if K::NAMESPACED { Ok(()) } else { Err(status::path_not_found().into()) }
+    if K::NAMESPACED {
+        Ok(())
+    } else {
+        Err(status::path_not_found().into())
+    }
 }
 
 async fn read(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
@@ -177,7 +185,12 @@ async fn read(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiE
     decode::read_body(body).await
 }
 
-fn list<K: Object>(state: &AppState, namespace: Option<&str>, query: Option<&str>, headers: &HeaderMap) -> Result<Response, ApiError> {
+fn list<K: Object>(
+    state: &AppState,
+    namespace: Option<&str>,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     decode::negotiate_output(headers)?;
     let selector = Selector::from_query(query)?;
     let store = state.read();
@@ -206,20 +219,39 @@ fn list<K: Object>(state: &AppState, namespace: Option<&str>, query: Option<&str
 fn get<K: Object>(state: &AppState, namespace: &str, name: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     decode::negotiate_output(headers)?;
     let store = state.read();
-    let object = store.get::<K>(namespace, name).ok_or_else(|| ApiError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
+    let object = store
+        .get::<K>(namespace, name)
+        .ok_or_else(|| ApiError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
     Ok(Json(object).into_response())
 }
 
-fn create<K: Object>(state: &AppState, namespace: &str, query: Option<&str>, headers: &HeaderMap, bytes: &[u8]) -> Result<Response, ApiError> {
+fn create<K: Object>(
+    state: &AppState,
+    namespace: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
     let format = decode::input_format(headers)?;
     let options = decode::create_options(query)?;
-    let decoded = decode::decode::<K>(bytes, format, Expected { api_version: K::API_VERSION, kind: K::KIND }, options.field_validation)?;
+    let decoded = decode::decode::<K>(
+        bytes,
+        format,
+        Expected {
+            api_version: K::API_VERSION,
+            kind: K::KIND,
+        },
+        options.field_validation,
+    )?;
     let object = decoded.object;
     // rest.EnsureObjectNamespaceMatchesRequestNamespace: a namespaced object may name its namespace only if it is
     // the request's; a cluster-scoped one may not name any.
     match object.metadata().namespace.as_deref().filter(|ns| !ns.is_empty()) {
         Some(ns) if K::NAMESPACED && ns != namespace => {
-            return Err(status::bad_request("the namespace of the provided object does not match the namespace sent on the request").into());
+            return Err(status::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
+            .into());
         }
         Some(_) if !K::NAMESPACED => {
             return Err(status::bad_request("not allowed to set namespace on a cluster-scoped object").into());
@@ -227,7 +259,13 @@ fn create<K: Object>(state: &AppState, namespace: &str, query: Option<&str>, hea
         _ => {}
     }
     let created = state.write().create(namespace, object, options.dry_run)?;
-    tracing::info!(kind = K::KIND, namespace, name = created.metadata().name.as_deref().unwrap_or(""), dry_run = options.dry_run, "created");
+    tracing::info!(
+        kind = K::KIND,
+        namespace,
+        name = created.metadata().name.as_deref().unwrap_or(""),
+        dry_run = options.dry_run,
+        "created"
+    );
     let mut response = (StatusCode::CREATED, Json(created)).into_response();
     for warning in &decoded.warnings {
         let (name, value) = warning_header(warning);
@@ -246,13 +284,23 @@ fn delete<K: Object>(
 ) -> Result<Response, ApiError> {
     decode::negotiate_output(headers)?;
     // DeleteOptions may come in the query or the body; only dryRun and preconditions.uid matter here.
-    let options: Value = if body.iter().all(u8::is_ascii_whitespace) { Value::Null } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::from(status::bad_request(format!("couldn't get version/kind; json parse error: {e}"))))?
+    let options: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::from(status::bad_request(format!(
+                "couldn't get version/kind; json parse error: {e}"
+            )))
+        })?
     };
     let dry_run = form_urlencoded::parse(query.unwrap_or("").as_bytes()).any(|(k, v)| k == "dryRun" && v == "All")
-        || options["dryRun"].as_array().is_some_and(|a| a.iter().any(|v| v == "All"));
+        || options["dryRun"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
     let mut store = state.write();
-    let current = store.get::<K>(namespace, name).ok_or_else(|| ApiError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
+    let current = store
+        .get::<K>(namespace, name)
+        .ok_or_else(|| ApiError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
     let uid = current.metadata().uid.clone().unwrap_or_default();
     if let Some(wanted) = options["preconditions"]["uid"].as_str().filter(|u| *u != uid) {
         return Err(status::conflict(
@@ -263,7 +311,9 @@ fn delete<K: Object>(
         )
         .into());
     }
-    let mut removed = store.delete::<K>(namespace, name, dry_run).ok_or_else(|| ApiError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
+    let mut removed = store
+        .delete::<K>(namespace, name, dry_run)
+        .ok_or_else(|| ApiError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
     drop(store);
     tracing::info!(kind = K::KIND, namespace, name, dry_run, "deleted");
     if !K::DELETE_RETURNS_OBJECT {

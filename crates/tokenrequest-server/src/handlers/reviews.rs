@@ -7,11 +7,13 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode};
-use k8s_openapi::api::authentication::v1::{SelfSubjectReview, SelfSubjectReviewStatus, TokenReview, TokenReviewStatus, UserInfo};
+use k8s_openapi::api::authentication::v1::{
+    SelfSubjectReview, SelfSubjectReviewStatus, TokenReview, TokenReviewStatus, UserInfo,
+};
 use tokenrequest_types::status;
 
 use crate::authn::{self, User};
-use crate::decode::{self, Expected, Decoded};
+use crate::decode::{self, Decoded, Expected};
 use crate::error::ApiError;
 use crate::handlers::warning_header;
 use crate::state::AppState;
@@ -46,7 +48,10 @@ pub async fn token_review(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let expected = Expected { api_version: "authentication.k8s.io/v1", kind: "TokenReview" };
+    let expected = Expected {
+        api_version: "authentication.k8s.io/v1",
+        kind: "TokenReview",
+    };
     let decoded = decode_body::<TokenReview>(&headers, query.as_deref(), body, expected).await?;
     let mut review = decoded.object;
     if review.spec.token.is_empty() {
@@ -68,7 +73,12 @@ pub async fn token_review(
         },
         Err(rejection) => {
             tracing::info!(%rejection, "token review rejected a token");
-            TokenReviewStatus { authenticated: None, user: Some(UserInfo::default()), audiences: None, error: Some(rejection.to_string()) }
+            TokenReviewStatus {
+                authenticated: None,
+                user: Some(UserInfo::default()),
+                audiences: None,
+                error: Some(rejection.to_string()),
+            }
         }
     });
     review.metadata.creation_timestamp = None;
@@ -82,7 +92,10 @@ pub async fn self_subject_review(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let expected = Expected { api_version: "authentication.k8s.io/v1", kind: "SelfSubjectReview" };
+    let expected = Expected {
+        api_version: "authentication.k8s.io/v1",
+        kind: "SelfSubjectReview",
+    };
     let decoded = decode_body::<SelfSubjectReview>(&headers, query.as_deref(), body, expected).await?;
     let mut review = decoded.object;
     review.metadata.creation_timestamp = Some(now_time());

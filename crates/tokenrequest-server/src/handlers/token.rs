@@ -27,7 +27,10 @@ use crate::handlers::warning_header;
 use crate::state::AppState;
 use crate::store::Store;
 
-const TOKEN_REQUEST: Expected<'static> = Expected { api_version: "authentication.k8s.io/v1", kind: "TokenRequest" };
+const TOKEN_REQUEST: Expected<'static> = Expected {
+    api_version: "authentication.k8s.io/v1",
+    kind: "TokenRequest",
+};
 
 /// The `jti` every token gets under the `reuse-jti` fault.
 const REUSED_JTI: &str = "00000000-0000-4000-8000-000000000000";
@@ -50,8 +53,16 @@ pub async fn create_token(
     let options = decode::create_options(query.as_deref())?;
     let decoded = decode::decode::<TokenRequest>(&bytes, format, TOKEN_REQUEST, options.field_validation)?;
     let mut request = decoded.object;
-    if request.metadata.namespace.as_deref().is_some_and(|ns| !ns.is_empty() && ns != namespace) {
-        return Err(status::bad_request("the namespace of the provided object does not match the namespace sent on the request").into());
+    if request
+        .metadata
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| !ns.is_empty() && ns != namespace)
+    {
+        return Err(status::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )
+        .into());
     }
     let mut warnings = decoded.warnings;
     let (response, clamp_warning) = {
@@ -59,7 +70,11 @@ pub async fn create_token(
         issue(&state, &store, &namespace, &name, &mut request)?
     };
     warnings.extend(clamp_warning);
-    let code = if state.faulty(Fault::WrongStatusCode) { StatusCode::OK } else { StatusCode::CREATED };
+    let code = if state.faulty(Fault::WrongStatusCode) {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     let mut response = (code, Json(response)).into_response();
     for warning in &warnings {
         let (name, value) = warning_header(warning);
@@ -81,10 +96,18 @@ fn issue(
         return Err(status::not_found("", "namespaces", namespace).into());
     }
     validation::validate_name(request, name)?;
-    let sa = store.get::<ServiceAccount>(namespace, name).ok_or_else(|| ApiError::from(status::not_found("", "serviceaccounts", name)))?;
+    let sa = store
+        .get::<ServiceAccount>(namespace, name)
+        .ok_or_else(|| ApiError::from(status::not_found("", "serviceaccounts", name)))?;
     let sa_uid = sa.metadata.uid.clone().unwrap_or_default();
-    if let Some(uid) = request.metadata.uid.as_deref().filter(|u| !u.is_empty() && *u != sa_uid) {
-        let message = format!("the UID in the token request ({uid}) does not match the UID of the service account ({sa_uid})");
+    if let Some(uid) = request
+        .metadata
+        .uid
+        .as_deref()
+        .filter(|u| !u.is_empty() && *u != sa_uid)
+    {
+        let message =
+            format!("the UID in the token request ({uid}) does not match the UID of the service account ({sa_uid})");
         return Err(status::conflict(AUTHENTICATION_GROUP, "TokenRequest", name, &message).into());
     }
     let policy = state.policy();
@@ -126,24 +149,45 @@ fn issue(
                     if let Some(node_name) = spec.node_name.filter(|n| !n.is_empty())
                         && !state.faulty(Fault::NoNodeClaim)
                     {
-                        let node_uid = store.get::<Node>("", &node_name).and_then(|n| n.metadata.uid.clone()).unwrap_or_default();
+                        let node_uid = store
+                            .get::<Node>("", &node_name)
+                            .and_then(|n| n.metadata.uid.clone())
+                            .unwrap_or_default();
                         pod_node = Some(ObjectRef::new(node_name, node_uid));
                     }
                     pod.metadata.uid.clone()
                 }
-                BoundKind::Secret => store.get::<Secret>(namespace, object_name).ok_or_else(not_found)?.metadata.uid.clone(),
-                BoundKind::Node => store.get::<Node>("", object_name).ok_or_else(not_found)?.metadata.uid.clone(),
+                BoundKind::Secret => store
+                    .get::<Secret>(namespace, object_name)
+                    .ok_or_else(not_found)?
+                    .metadata
+                    .uid
+                    .clone(),
+                BoundKind::Node => store
+                    .get::<Node>("", object_name)
+                    .ok_or_else(not_found)?
+                    .metadata
+                    .uid
+                    .clone(),
             }
             .unwrap_or_default();
             if !state.faulty(Fault::IgnoreBoundUid) {
                 binding::check_uid(kind, object_name, reference.uid.as_deref(), &uid)?;
             }
-            Some(BoundObject { kind, name: object_name.to_owned(), uid })
+            Some(BoundObject {
+                kind,
+                name: object_name.to_owned(),
+                uid,
+            })
         }
     };
 
     let expiration = ExpirationPolicy {
-        max_seconds: if state.faulty(Fault::NoClamp) { None } else { policy.expiration.max_seconds },
+        max_seconds: if state.faulty(Fault::NoClamp) {
+            None
+        } else {
+            policy.expiration.max_seconds
+        },
         extend: policy.expiration.extend && !state.faulty(Fault::NoExtension),
     };
     let all_api = policy.audiences.all_api(&audiences);
@@ -153,8 +197,16 @@ fn issue(
         lifetime.warn_after_seconds = Some(lifetime.expiration_seconds);
     }
     spec.expiration_seconds = Some(lifetime.expiration_seconds);
-    let jti = if state.faulty(Fault::ReuseJti) { REUSED_JTI.to_owned() } else { uuid::Uuid::new_v4().to_string() };
-    let issuer = if state.faulty(Fault::WrongIssuer) { WRONG_ISSUER } else { state.issuer() };
+    let jti = if state.faulty(Fault::ReuseJti) {
+        REUSED_JTI.to_owned()
+    } else {
+        uuid::Uuid::new_v4().to_string()
+    };
+    let issuer = if state.faulty(Fault::WrongIssuer) {
+        WRONG_ISSUER
+    } else {
+        state.issuer()
+    };
     let claims = Claims::for_request(ClaimsInput {
         issuer,
         namespace,
@@ -166,12 +218,22 @@ fn issue(
         now,
         jti: jti.clone(),
     });
-    let token = state.signer().sign(&claims).map_err(|e| ApiError::from(status::internal_error(&format!("failed to generate token: {e}"))))?;
-    let token = if state.faulty(Fault::BadSignature) { corrupt(token.expose()) } else { token.expose().to_owned() };
+    let token = state
+        .signer()
+        .sign(&claims)
+        .map_err(|e| ApiError::from(status::internal_error(&format!("failed to generate token: {e}"))))?;
+    let token = if state.faulty(Fault::BadSignature) {
+        corrupt(token.expose())
+    } else {
+        token.expose().to_owned()
+    };
     // The jti identifies the credential in logs (as kube-apiserver's audit annotation does); never the token.
     tracing::info!(%jti, namespace, service_account = name, expiration_seconds = lifetime.expiration_seconds, "issued token");
     request.spec = Some(spec);
-    request.status = Some(TokenRequestStatus { token: Some(token), expiration_timestamp: Some(time(now + lifetime.expiration_seconds)) });
+    request.status = Some(TokenRequestStatus {
+        token: Some(token),
+        expiration_timestamp: Some(time(now + lifetime.expiration_seconds)),
+    });
     Ok((request.clone(), lifetime.warning))
 }
 
@@ -181,7 +243,9 @@ fn time(seconds: i64) -> Time {
 
 /// Flips the signature's first character so that no verifier accepts it (the `bad-signature` fault).
 fn corrupt(token: &str) -> String {
-    let Some((input, signature)) = token.rsplit_once('.') else { return token.to_owned() };
+    let Some((input, signature)) = token.rsplit_once('.') else {
+        return token.to_owned();
+    };
     let mut chars: Vec<char> = signature.chars().collect();
     if let Some(first) = chars.first_mut() {
         *first = if *first == 'A' { 'B' } else { 'A' };
