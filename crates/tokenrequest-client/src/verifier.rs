@@ -1,0 +1,307 @@
+//! Verifying service-account tokens offline, as an external relying party does: with the issuer's OIDC discovery
+//! document and JWKS only (R25, R26), without asking the API server about the token.
+//!
+//! What is checked, in kube-apiserver's order (R21): the algorithm (asymmetric only: `alg: none` and HMAC are
+//! refused before any key is looked at), the issuer, the key (`kid`, refetching the JWKS once when it is unknown,
+//! for key rotation), the signature, the audience, then the times with a leeway. The leeway defaults to 60 s,
+//! go-jose's `DefaultLeeway`, which kube-apiserver applies to `exp`, `nbf` and `iat`.
+//! Signature checks are done by `jsonwebtoken`; nothing here touches bytes of a key or a signature.
+
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use tokenrequest_types::claims::Claims;
+use tokenrequest_types::review::LEEWAY_SECONDS;
+use tokenrequest_types::token::{JoseHeader, TokenFormatError, UnverifiedToken};
+
+use crate::oidc::{FetchError, KeySource};
+
+/// How tokens are judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierConfig {
+    /// A token is accepted when its `aud` contains one of these. Empty: the issuer, which is kube-apiserver's
+    /// default API audience (R11).
+    pub audiences: Vec<String>,
+    /// The expected `iss`. `None`: the discovery document's `issuer`.
+    pub issuer: Option<String>,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+}
+
+impl VerifierConfig {
+    /// Accepts `audiences` from the discovered issuer with kube-apiserver's 60 s leeway.
+    pub fn new(audiences: Vec<String>) -> Self {
+        Self {
+            audiences,
+            issuer: None,
+            leeway: Duration::from_secs(LEEWAY_SECONDS.unsigned_abs()),
+        }
+    }
+}
+
+/// Why a token was not accepted. Never contains the token or its signature.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Not a JWT.
+    #[error("malformed token: {0}")]
+    Malformed(#[source] TokenFormatError),
+    /// `alg: none`: an unsigned token.
+    #[error("token is unsigned (alg \"none\")")]
+    Unsigned,
+    /// An HMAC algorithm: the "key" would be public, so anyone could sign.
+    #[error("token uses the symmetric algorithm {0}; service-account tokens are signed with a private key")]
+    SymmetricAlgorithm(String),
+    /// An algorithm that is neither RSA, ECDSA nor EdDSA, or that jsonwebtoken does not know.
+    #[error("token uses the unsupported algorithm {0:?}")]
+    UnsupportedAlgorithm(String),
+    /// No `kid` in the header.
+    #[error("token header has no key id (kid)")]
+    MissingKeyId,
+    /// No key with the token's `kid`, even after refetching the key set.
+    #[error("no key with id {0:?} in the issuer's key set")]
+    UnknownKeyId(String),
+    /// The key cannot verify this algorithm (e.g. an RSA key for ES256), or is not a public key.
+    #[error("key {kid:?} cannot verify {alg} tokens")]
+    KeyMismatch {
+        /// The key id.
+        kid: String,
+        /// The token's algorithm.
+        alg: String,
+    },
+    /// The signature does not verify.
+    #[error("invalid signature")]
+    BadSignature,
+    /// Signed but unreadable claims, or another verification failure.
+    #[error("token could not be verified: {0}")]
+    Verification(String),
+    /// `iss` is not the expected issuer.
+    #[error("token issuer {actual:?} is not the expected issuer {expected:?}")]
+    ForeignIssuer {
+        /// The token's `iss`.
+        actual: String,
+        /// The issuer expected.
+        expected: String,
+    },
+    /// None of the accepted audiences is in `aud`.
+    #[error("token audiences {actual:?} do not include any of {expected:?}")]
+    Audience {
+        /// The token's `aud`.
+        actual: Vec<String>,
+        /// The accepted audiences.
+        expected: Vec<String>,
+    },
+    /// `exp` is in the past by more than the leeway.
+    #[error("token has expired ({seconds} s ago)")]
+    Expired {
+        /// How long ago.
+        seconds: i64,
+    },
+    /// `nbf` is in the future by more than the leeway.
+    #[error("token is not valid yet (for {seconds} s)")]
+    NotYetValid {
+        /// For how long still.
+        seconds: i64,
+    },
+    /// `iat` is in the future by more than the leeway.
+    #[error("token is issued in the future ({seconds} s from now)")]
+    IssuedInFuture {
+        /// How far ahead.
+        seconds: i64,
+    },
+    /// The discovery document or key set could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+/// A token whose signature, issuer, audience and times were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The header.
+    pub header: JoseHeader,
+    /// The claims.
+    pub claims: Claims,
+}
+
+/// The keys of one issuer, as last fetched.
+struct KeyCache {
+    issuer: String,
+    keys: JwkSet,
+}
+
+/// Verifies tokens against one issuer's keys, fetched on first use and cached.
+pub struct Verifier<S: KeySource = crate::oidc::ClusterKeySource> {
+    source: S,
+    config: VerifierConfig,
+    keys: tokio::sync::Mutex<Option<KeyCache>>,
+}
+
+impl<S: KeySource> Verifier<S> {
+    /// A verifier reading keys from `source`; nothing is fetched until the first token.
+    pub fn new(source: S, config: VerifierConfig) -> Self {
+        Self {
+            source,
+            config,
+            keys: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Verifies `token` now.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
+        self.verify_at(token, unix_now()).await
+    }
+
+    /// Verifies `token` as of `now` (unix seconds).
+    pub async fn verify_at(&self, token: &str, now: i64) -> Result<VerifiedToken, VerifyError> {
+        let unverified = UnverifiedToken::parse(token).map_err(VerifyError::Malformed)?;
+        let alg = asymmetric_algorithm(&unverified.header().alg)?;
+        let kid = unverified.header().kid.clone().ok_or(VerifyError::MissingKeyId)?;
+        let issuer = &unverified.claims().iss;
+        let jwk = self.issuer_and_key(issuer, &kid).await?;
+        let claims = check_signature(token, alg, &kid, &jwk)?;
+        self.check_audience(&claims, issuer)?;
+        check_times(&claims, now, self.config.leeway)?;
+        Ok(VerifiedToken {
+            header: unverified.header().clone(),
+            claims,
+        })
+    }
+
+    /// The expected issuer and the key `kid`. A token from a foreign issuer is reported before its key is looked
+    /// up, as kube-apiserver does (R21), so it never causes a refetch.
+    async fn issuer_and_key(&self, token_issuer: &str, kid: &str) -> Result<Jwk, VerifyError> {
+        let mut guard = self.keys.lock().await;
+        let (mut current, fetched_now) = match guard.take() {
+            Some(cached) => (cached, false),
+            None => (self.fetch().await?, true),
+        };
+        let found = self.lookup(&mut current, fetched_now, token_issuer, kid).await;
+        *guard = Some(current);
+        found
+    }
+
+    async fn lookup(
+        &self,
+        current: &mut KeyCache,
+        fetched_now: bool,
+        token_issuer: &str,
+        kid: &str,
+    ) -> Result<Jwk, VerifyError> {
+        if token_issuer != current.issuer {
+            return Err(VerifyError::ForeignIssuer {
+                actual: token_issuer.to_owned(),
+                expected: current.issuer.clone(),
+            });
+        }
+        if let Some(jwk) = current.keys.find(kid) {
+            return Ok(jwk.clone());
+        }
+        if fetched_now {
+            return Err(VerifyError::UnknownKeyId(kid.to_owned()));
+        }
+        // An unknown kid is what key rotation looks like: refetch once.
+        tracing::debug!(kid, "unknown key id, refetching the key set");
+        *current = self.fetch().await?;
+        current
+            .keys
+            .find(kid)
+            .cloned()
+            .ok_or_else(|| VerifyError::UnknownKeyId(kid.to_owned()))
+    }
+
+    async fn fetch(&self) -> Result<KeyCache, VerifyError> {
+        let discovery = self.source.discovery().await?;
+        let keys = self.source.key_set(&discovery.jwks_uri).await?;
+        let issuer = self.config.issuer.clone().unwrap_or(discovery.issuer);
+        Ok(KeyCache { issuer, keys })
+    }
+
+    fn check_audience(&self, claims: &Claims, issuer: &str) -> Result<(), VerifyError> {
+        let expected = if self.config.audiences.is_empty() {
+            vec![issuer.to_owned()]
+        } else {
+            self.config.audiences.clone()
+        };
+        if claims.aud.iter().any(|aud| expected.contains(aud)) {
+            return Ok(());
+        }
+        Err(VerifyError::Audience {
+            actual: claims.aud.clone(),
+            expected,
+        })
+    }
+}
+
+/// The token's algorithm if it is an asymmetric one jsonwebtoken verifies.
+fn asymmetric_algorithm(alg: &str) -> Result<Algorithm, VerifyError> {
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(VerifyError::Unsigned);
+    }
+    if alg.to_ascii_uppercase().starts_with("HS") {
+        return Err(VerifyError::SymmetricAlgorithm(alg.to_owned()));
+    }
+    match alg.parse::<Algorithm>() {
+        Ok(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => {
+            Err(VerifyError::SymmetricAlgorithm(alg.to_owned()))
+        }
+        Ok(parsed) => Ok(parsed),
+        Err(_) => Err(VerifyError::UnsupportedAlgorithm(alg.to_owned())),
+    }
+}
+
+/// Checks the signature with `jwk` and returns the claims. Claims are judged afterwards, by the caller.
+fn check_signature(token: &str, alg: Algorithm, kid: &str, jwk: &Jwk) -> Result<Claims, VerifyError> {
+    let mismatch = || VerifyError::KeyMismatch {
+        kid: kid.to_owned(),
+        alg: format!("{alg:?}"),
+    };
+    // A symmetric key in a JWKS would let the "public" key sign: refuse it whatever the token says.
+    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
+        return Err(mismatch());
+    }
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| mismatch())?;
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    match jsonwebtoken::decode::<Claims>(token, &key, &validation) {
+        Ok(data) => Ok(data.claims),
+        Err(e) => Err(match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::BadSignature,
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
+            | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
+            | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
+            | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat => mismatch(),
+            other => VerifyError::Verification(format!("{other:?}")),
+        }),
+    }
+}
+
+/// `exp`, `nbf` and `iat` with `leeway`, in kube-apiserver's order.
+fn check_times(claims: &Claims, now: i64, leeway: Duration) -> Result<(), VerifyError> {
+    let leeway = i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX);
+    if now.saturating_sub(leeway) > claims.exp {
+        return Err(VerifyError::Expired {
+            seconds: now - claims.exp,
+        });
+    }
+    if now.saturating_add(leeway) < claims.nbf {
+        return Err(VerifyError::NotYetValid {
+            seconds: claims.nbf - now,
+        });
+    }
+    if now.saturating_add(leeway) < claims.iat {
+        return Err(VerifyError::IssuedInFuture {
+            seconds: claims.iat - now,
+        });
+    }
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
+}
