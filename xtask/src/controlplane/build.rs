@@ -261,8 +261,18 @@ fn go_build(module: &Path, ldflags: &str, package: &str, out: &Path) -> Result<(
 
 /// Turns a module download failure into one line that names the likely cause.
 fn proxy_hint(e: anyhow::Error) -> anyhow::Error {
-    let proxy = std::env::var("GOPROXY").unwrap_or_else(|_| "https://proxy.golang.org".into());
-    anyhow::anyhow!("could not download Go modules (is the Go module proxy {proxy} reachable?): {e}")
+    let proxy = Command::new("go")
+        .args(["env", "GOPROXY"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "https://proxy.golang.org,direct".into());
+    if proxy == "off" {
+        anyhow::anyhow!("could not download Go modules (GOPROXY=off forbids it): {e}")
+    } else {
+        anyhow::anyhow!("could not download Go modules (is the Go module proxy reachable? GOPROXY={proxy}): {e}")
+    }
 }
 
 fn last_line(text: &str) -> String {
@@ -372,7 +382,7 @@ fn generate_modules(version: &str, dir: &Path) -> Result<(PathBuf, PathBuf)> {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| last_line(&String::from_utf8_lossy(&out.stderr)));
-        return Err(proxy_hint(anyhow::anyhow!("k8s.io/kubernetes@{version}: {why}")));
+        return Err(proxy_hint(anyhow::anyhow!("{why}")));
     }
     let go_mod_path = info["GoMod"]
         .as_str()

@@ -17,8 +17,10 @@ pub(crate) struct Files {
     pub serving_cert: PathBuf,
     /// The serving key.
     pub serving_key: PathBuf,
-    /// `sa.key`: PKCS#8 private key, used for both the key file and the signing key file.
+    /// `sa.key`: PKCS#8 private key, `--service-account-signing-key-file`.
     pub sa_key: PathBuf,
+    /// `sa.pub`: its PKIX public key, `--service-account-key-file`.
+    pub sa_pub: PathBuf,
     /// `tokens.csv` for `--token-auth-file`.
     pub token_file: PathBuf,
 }
@@ -31,6 +33,7 @@ impl Files {
             serving_cert: dir.join("serving.crt"),
             serving_key: dir.join("serving.key"),
             sa_key: dir.join("sa.key"),
+            sa_pub: dir.join("sa.pub"),
             token_file: dir.join("tokens.csv"),
         }
     }
@@ -88,7 +91,7 @@ pub(crate) fn apiserver_args(
         "--authorization-mode=RBAC".into(),
         "--service-cluster-ip-range=10.0.0.0/24".into(),
         format!("--service-account-issuer={}", policy.issuer),
-        format!("--service-account-key-file={}", files.sa_key.display()),
+        format!("--service-account-key-file={}", files.sa_pub.display()),
         format!("--service-account-signing-key-file={}", files.sa_key.display()),
         // Without it jwks_uri would point at the advertise address.
         format!("--service-account-jwks-uri=https://127.0.0.1:{secure_port}/openid/v1/jwks"),

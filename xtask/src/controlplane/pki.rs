@@ -21,10 +21,13 @@ pub(crate) struct Pki {
     pub serving_cert_pem: String,
     /// The serving key (PKCS#8 PEM).
     pub serving_key_pem: String,
-    /// The service-account signing key (PKCS#8 PEM): RSA-2048 for RS256, P-256 for ES256.
-    /// kube-apiserver reads public keys out of a private-key PEM too, so the same file serves
-    /// `--service-account-key-file` and `--service-account-signing-key-file`.
+    /// The service-account signing key (PKCS#8 PEM): RSA-2048 for RS256, P-256 for ES256, for
+    /// `--service-account-signing-key-file`.
     pub sa_key_pem: String,
+    /// Its public key (PKIX `PUBLIC KEY` PEM) for `--service-account-key-file`. Seen on v1.37.1:
+    /// that flag reads an RSA public key out of a PKCS#8 private-key PEM, but not an EC one ("data
+    /// does not contain any valid RSA or ECDSA public keys"), so it always gets the public key.
+    pub sa_public_pem: String,
     /// The admin bearer token (64 hex digits). Never log it.
     pub admin_token: String,
 }
@@ -47,6 +50,7 @@ impl Pki {
         let ca_pem = ca_cert.pem();
         let issuer = Issuer::new(ca_params, ca_key);
 
+        let sa_key_pem = service_account_key_pem(alg)?;
         let serving_key = KeyPair::generate().context("generating the serving key")?;
         let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
         params
@@ -63,7 +67,10 @@ impl Pki {
             ca_pem,
             serving_cert_pem: serving_cert.pem(),
             serving_key_pem: serving_key.serialize_pem(),
-            sa_key_pem: service_account_key_pem(alg)?,
+            sa_public_pem: KeyPair::from_pem(&sa_key_pem)
+                .context("re-reading the service-account key")?
+                .public_key_pem(),
+            sa_key_pem,
             admin_token: random_hex(32)?,
         })
     }
@@ -103,6 +110,7 @@ mod tests {
             let pki = Pki::generate(alg).unwrap();
             assert!(pki.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
             assert!(pki.sa_key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+            assert!(pki.sa_public_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
             assert_eq!(pki.admin_token.len(), 64);
         }
     }

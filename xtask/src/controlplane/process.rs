@@ -75,6 +75,7 @@ impl ControlPlane {
         write_private(&files.serving_cert, &pki.serving_cert_pem)?;
         write_private(&files.serving_key, &pki.serving_key_pem)?;
         write_private(&files.sa_key, &pki.sa_key_pem)?;
+        write_private(&files.sa_pub, &pki.sa_public_pem)?;
         write_private(&files.token_file, &flags::token_file_line(&pki.admin_token))?;
 
         let [etcd_client, etcd_peer, secure_port] = free_ports()?;
