@@ -106,6 +106,17 @@ fn go_quote_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(" "))
 }
 
+/// The `status.error` of a TokenReview that did not authenticate, as a real kube-apiserver (v1.37.1) writes it:
+/// a token nobody claims gives `invalid bearer token`; any other rejection is aggregated after it,
+/// `[invalid bearer token, service account token has been invalidated]` (observed, see
+/// `xtask/controlplane/observed/65-review-garbage.txt` and `69-review-after-pod-deleted.txt`).
+pub fn review_error(rejection: &TokenRejection) -> String {
+    match rejection {
+        TokenRejection::NotClaimed => TokenRejection::NotClaimed.to_string(),
+        other => format!("[{}, {other}]", TokenRejection::NotClaimed),
+    }
+}
+
 /// Whether this authenticator claims the token at all: its `iss` is one of ours (checked before the signature).
 pub fn issuer_claimed(claims: &Claims, issuers: &[String]) -> bool {
     issuers.contains(&claims.iss)
@@ -319,6 +330,15 @@ mod tests {
             r#"token audiences ["api"] is invalid for the target audiences ["x" "y"]"#
         );
         assert_eq!(validate_claims(&claims(), NOW, &api(), &[]), Ok(vec!["api".to_owned()]));
+    }
+
+    #[test]
+    fn r23_review_error_aggregates_like_kube_apiserver() {
+        assert_eq!(review_error(&TokenRejection::NotClaimed), "invalid bearer token");
+        assert_eq!(
+            review_error(&TokenRejection::Invalidated),
+            "[invalid bearer token, service account token has been invalidated]"
+        );
     }
 
     #[test]
