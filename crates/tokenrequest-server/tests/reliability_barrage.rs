@@ -259,11 +259,27 @@ struct Planned {
     expect: Expect,
 }
 
+/// Headers beyond this many bytes may get the connection cut (see `Expect::MayCut`).
+const HEADER_BYTES_SAFE: usize = 16 * 1024;
+
+impl Planned {
+    /// Whether the request may end its connection, so it must not share one with other requests.
+    fn isolated(&self) -> bool {
+        self.expect == Expect::MayCut || self.header_bytes() > HEADER_BYTES_SAFE
+    }
+
+    fn header_bytes(&self) -> usize {
+        self.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>() + self.bearer.as_ref().map_or(0, String::len)
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Expect {
     /// Only "not 5xx".
     No5xx,
-    /// The server may cut the connection (oversized body or headers) instead of answering.
+    /// The server may cut the connection (oversized body or headers) instead of answering. Over HTTP/2, a header
+    /// list of 64 KiB or more makes the `h2` crate send GOAWAY (ENHANCE_YOUR_CALM), which also ends every other
+    /// stream on that connection: such requests go on a connection of their own (see `Planned::isolated`).
     MayCut,
     /// A bad bearer token on the API: exactly 401.
     Unauthorized,
@@ -424,7 +440,7 @@ impl Generator {
                 planned.label = "bogus path or query";
                 planned.body = text.into_bytes();
                 planned.path = self.bogus_path(rng);
-                planned.method = [reqwest::Method::GET, reqwest::Method::POST][rng.random_range(0..2)];
+                planned.method = if rng.random_bool(0.5) { reqwest::Method::GET } else { reqwest::Method::POST };
             }
             66..=71 => {
                 planned.label = "bogus method";
@@ -456,6 +472,7 @@ impl Generator {
                 let (label, token) = &self.bad_tokens[rng.random_range(0..self.bad_tokens.len())];
                 planned.label = label;
                 planned.expect = Expect::NotAuthenticated;
+                planned.method = reqwest::Method::POST;
                 planned.path = "/apis/authentication.k8s.io/v1/tokenreviews".to_owned();
                 planned.headers = vec![("content-type".to_owned(), b"application/json".to_vec())];
                 let audiences = if rng.random_bool(0.5) { json!([ISSUER]) } else { json!(null) };
@@ -591,13 +608,19 @@ async fn barrage(requests: u64, seed: u64) -> Figures {
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
         let share = requests / workers + u64::from(worker < requests % workers);
-        let client = clients[(worker % 2) as usize].clone();
-        let (generator, figures, url) = (generator.clone(), figures.clone(), url.clone());
+        // Half the workers speak HTTP/1.1, half HTTP/2 (each half shares one pool, as real clients do).
+        let h2 = worker % 2 == 1;
+        let client = clients[usize::from(h2)].clone();
+        let (generator, figures, url, ca) = (generator.clone(), figures.clone(), url.clone(), setup.server.ca_pem().to_owned());
         tasks.spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed.wrapping_add(worker));
             for _ in 0..share {
                 let planned = generator.plan(&mut rng);
-                let outcome = send(&client, &url, &planned).await;
+                let outcome = if planned.isolated() {
+                    send(&https_client(&ca, h2), &url, &planned).await
+                } else {
+                    send(&client, &url, &planned).await
+                };
                 record(&mut figures.lock().expect("figures"), &planned, outcome);
             }
         });
@@ -648,12 +671,12 @@ fn record(figures: &mut Figures, planned: &Planned, outcome: Result<(u16, Value)
     let (code, body) = match outcome {
         Ok(answer) => answer,
         Err(error) => {
-            if planned.expect == Expect::MayCut {
+            if planned.isolated() {
                 figures.transport_errors_expected += 1;
             } else {
                 figures.transport_errors_unexpected += 1;
                 // reqwest's error names the URL (no token: tokens travel in headers and bodies only).
-                fail(figures, format!("{} {}: transport error {error}", planned.method, planned.path));
+                fail(figures, format!("{} {}: transport error {}", planned.method, planned.path, error_chain(&error)));
             }
             return;
         }
@@ -679,3 +702,16 @@ fn record(figures: &mut Figures, planned: &Planned, outcome: Result<(u16, Value)
         _ => {}
     }
 }
+
+/// An error and its sources on one line (reqwest's own message hides the cause).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+

@@ -67,7 +67,10 @@ impl Api {
     /// A request with a bearer token of the caller's choice (`None`: anonymous).
     pub async fn call_as(&self, token: Option<&str>, method: Method, path: &str, body: Option<Value>) -> Reply {
         let auth = token.map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let headers: Vec<(&str, &str)> = match &auth {
+            Some(a) => vec![("authorization", a.as_str())],
+            None => vec![("x-anonymous", "1")],
+        };
         self.raw(method, path, body.map(|b| b.to_string().into_bytes()), &headers).await
     }
 
