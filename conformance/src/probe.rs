@@ -1,0 +1,98 @@
+//! Learning a target's effective token policy through the public API, once per run: the API audiences (what an
+//! empty `spec.audiences` becomes), the max expiration (what a 2^32 s request is granted), whether 3607 s
+//! pod-bound tokens are extended, the signing algorithm and the issuer. Every check then predicts its answers
+//! from this policy with `tokenrequest-types`.
+//!
+//! `tokenrequest_client::probe` does the same for the CLI; the suite keeps its own small probe so that a client
+//! bug cannot hide a server bug (and the two can be compared).
+
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+use tokenrequest_types::audience::AudiencePolicy;
+use tokenrequest_types::binding::BoundKind;
+use tokenrequest_types::expiration::{
+    EXTENDED_LIFETIME_SECONDS, EXTENDED_REQUEST_SECONDS, ExpirationPolicy, MAX_EXPIRATION_SECONDS,
+};
+use tokenrequest_types::policy::{SigningAlg, TokenPolicy};
+
+use crate::api::{self, Call, Issued};
+use crate::cleanup::Cleanup;
+use crate::failure::CheckFailure;
+use crate::objects;
+use crate::target::Target;
+
+/// What the probe learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probed {
+    /// The effective policy.
+    pub policy: TokenPolicy,
+    /// The `iss` of issued tokens.
+    pub issuer: String,
+    /// The policy the target declares (`TOKENREQUEST_POLICY` or the embedded server's), if any.
+    pub declared: Option<TokenPolicy>,
+}
+
+/// Probes `target` in a scratch namespace of its own.
+pub async fn run(target: &Target) -> Result<Probed, CheckFailure> {
+    let client = target.client()?;
+    let namespace = target.next_namespace();
+    let _cleanup = Cleanup::new(target.config().clone(), namespace.clone());
+    crate::ctx::create_namespace(&client, &namespace, target.run_id()).await?;
+    let setup = |what: &'static str| move |e: kube::Error| CheckFailure::setup(format!("probe: {what}"), e);
+    Api::<ServiceAccount>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &objects::service_account("probe"))
+        .await
+        .map_err(setup("create service account"))?;
+    Api::<Pod>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &objects::pod("probe", "probe", None))
+        .await
+        .map_err(setup("create pod"))?;
+
+    let path = api::token_path(&namespace, "probe");
+    let longest = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": MAX_EXPIRATION_SECONDS}});
+    let reply = api::send(&client, Call::post_json(&path, &longest)).await?;
+    let issued = Issued::from_reply("probe: TokenRequest for 2^32 s", reply)?;
+    let api_audiences = issued.audiences();
+    let granted = issued.expiration_seconds().unwrap_or(MAX_EXPIRATION_SECONDS);
+    // A max of exactly 2^32 behaves like no max; report it as none.
+    let max_seconds = (granted < MAX_EXPIRATION_SECONDS).then_some(granted);
+    let signing_alg: SigningAlg = issued
+        .header
+        .alg
+        .parse()
+        .map_err(|e| CheckFailure::setup("probe: signing algorithm", e))?;
+    let issuer = issued.claims.iss.clone();
+    let declared = match target.declared() {
+        Some(spec) => Some(
+            TokenPolicy::defaults_for_issuer(&issuer)
+                .with_overrides(spec)
+                .map_err(|e| CheckFailure::setup("declared policy", e))?,
+        ),
+        None => None,
+    };
+
+    let extend = if max_seconds.is_none_or(|max| max >= EXTENDED_REQUEST_SECONDS) {
+        let bound = objects::bound_ref(BoundKind::Pod, "probe", None);
+        let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": EXTENDED_REQUEST_SECONDS, "boundObjectRef": bound}});
+        let reply = api::send(&client, Call::post_json(&path, &body)).await?;
+        let issued = Issued::from_reply("probe: pod-bound TokenRequest for 3607 s", reply)?;
+        issued.claims.exp - issued.claims.iat == EXTENDED_LIFETIME_SECONDS
+    } else {
+        // A max below 3607 s makes the extension unobservable (R9) and irrelevant: take what is declared.
+        declared.as_ref().is_none_or(|d| d.expiration.extend)
+    };
+
+    Ok(Probed {
+        policy: TokenPolicy {
+            expiration: ExpirationPolicy { max_seconds, extend },
+            audiences: AudiencePolicy::new(api_audiences),
+            signing_alg,
+        },
+        issuer,
+        declared,
+    })
+}

@@ -1,0 +1,96 @@
+//! The table of every check: group, name, the SPEC rules it covers, and the function, so that the suite's tests,
+//! the fault-injection proof and the policy matrix all run the same checks by name.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::ctx::Ctx;
+use crate::failure::CheckFailure;
+use crate::target::Target;
+
+/// The future a check returns.
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CheckFailure>> + Send + 'a>>;
+
+/// One check.
+#[derive(Clone, Copy)]
+pub struct Check {
+    /// The group, e.g. `expiration`.
+    pub group: &'static str,
+    /// The name, e.g. `r8_clamps_to_max`.
+    pub name: &'static str,
+    /// The SPEC.md rules it covers, e.g. `["R8"]`.
+    pub rules: &'static [&'static str],
+    /// Runs the check in its context.
+    pub run: for<'a> fn(&'a Ctx) -> CheckFuture<'a>,
+}
+
+impl Check {
+    /// `group::name`, as the test is named.
+    pub fn id(&self) -> String {
+        format!("{}::{}", self.group, self.name)
+    }
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}::{} {:?}", self.group, self.name, self.rules)
+    }
+}
+
+/// Every check, group by group.
+pub const REGISTRY: &[&[Check]] = &[
+    crate::checks::audiences::CHECKS,
+    crate::checks::binding::CHECKS,
+    crate::checks::invalidation::CHECKS,
+    crate::checks::expiration::CHECKS,
+    crate::checks::claims::CHECKS,
+    crate::checks::review::CHECKS,
+    crate::checks::discovery::CHECKS,
+    crate::checks::errors::CHECKS,
+    crate::checks::request::CHECKS,
+    crate::checks::concurrency::CHECKS,
+    crate::checks::policy::CHECKS,
+];
+
+/// Every check.
+pub fn all() -> impl Iterator<Item = &'static Check> {
+    REGISTRY.iter().flat_map(|group| group.iter())
+}
+
+/// The check `group::name`.
+pub fn find(group: &str, name: &str) -> Option<&'static Check> {
+    all().find(|c| c.group == group && c.name == name)
+}
+
+/// What running a check gave.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The check.
+    pub check: &'static Check,
+    /// Passed, or why not.
+    pub result: Result<(), CheckFailure>,
+    /// The redacted values it recorded for snapshots.
+    pub snapshots: Vec<(String, Value)>,
+}
+
+/// Runs `check` against `target` in a fresh context; a panic inside the check counts as a failure.
+pub async fn run(target: Arc<Target>, check: &'static Check) -> Outcome {
+    let task = tokio::spawn(async move {
+        let ctx = Ctx::new(target).await?;
+        let result = (check.run)(&ctx).await;
+        Ok::<_, CheckFailure>((result, ctx.take_snapshots()))
+    });
+    let (result, snapshots) = match task.await {
+        Ok(Ok((result, snapshots))) => (result, snapshots),
+        Ok(Err(setup)) => (Err(setup), Vec::new()),
+        Err(join) => (Err(CheckFailure::setup("check panicked", join)), Vec::new()),
+    };
+    Outcome {
+        check,
+        result,
+        snapshots,
+    }
+}
