@@ -24,10 +24,10 @@ pub enum ApiError {
         code: u16,
     },
     /// The server could not be reached or the connection failed.
-    #[error("cannot reach the API server: {0}")]
+    #[error("cannot reach the API server")]
     Transport(#[source] kube::Error),
     /// A success response whose body is not the expected object.
-    #[error("unexpected {what} from the API server: {source}")]
+    #[error("unexpected {what} from the API server")]
     Decode {
         /// What was expected, e.g. `TokenRequest`.
         what: &'static str,

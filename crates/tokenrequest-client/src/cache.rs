@@ -124,10 +124,10 @@ impl CacheConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError<E: std::error::Error + 'static> {
     /// There was no token for the key and fetching one failed.
-    #[error("cannot fetch a token: {0}")]
+    #[error("cannot fetch a token")]
     Fetch(#[source] Arc<E>),
     /// The cached token has expired and refreshing it failed.
-    #[error("the cached token expired and refreshing it failed: {0}")]
+    #[error("the cached token expired and refreshing it failed")]
     ExpiredAndRefreshFailed(#[source] Arc<E>),
 }
 

@@ -38,7 +38,7 @@ pub struct DiscoveryDocument {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// Through the cluster connection.
-    #[error("cannot fetch {what}: {source}")]
+    #[error("cannot fetch the {what}")]
     Api {
         /// `discovery document` or `key set`.
         what: &'static str,
@@ -47,7 +47,7 @@ pub enum FetchError {
         source: ApiError,
     },
     /// From a public issuer.
-    #[error("cannot fetch {url}: {source}")]
+    #[error("cannot fetch {url}")]
     Http {
         /// The URL.
         url: String,
@@ -56,7 +56,7 @@ pub enum FetchError {
         source: reqwest::Error,
     },
     /// The body is not what OIDC prescribes.
-    #[error("the {what} is not valid: {source}")]
+    #[error("the {what} is not valid JSON")]
     Decode {
         /// `discovery document` or `key set`.
         what: &'static str,

@@ -72,7 +72,7 @@ pub enum ProbeError {
     #[error(transparent)]
     Scratch(#[from] ScratchError),
     /// A token request that should have been granted failed.
-    #[error("probing the {step} failed: {source}")]
+    #[error("probing the {step} failed")]
     Request {
         /// What was being probed.
         step: &'static str,

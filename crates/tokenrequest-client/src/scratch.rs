@@ -15,7 +15,7 @@ const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 
 /// Why a scratch object could not be created.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot create the scratch {kind} {name:?}: {source}")]
+#[error("cannot create the scratch {kind} {name:?}")]
 pub struct ScratchError {
     kind: &'static str,
     name: String,

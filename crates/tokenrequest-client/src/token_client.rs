@@ -138,7 +138,7 @@ impl IssuedToken {
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     /// The API refused or could not be reached.
-    #[error("token request failed: {0}")]
+    #[error("token request failed")]
     Api(#[from] ApiError),
     /// A namespace or name that cannot be a path segment.
     #[error("invalid {what} {value:?}: {reason}")]
@@ -151,7 +151,7 @@ pub enum RequestError {
         reason: &'static str,
     },
     /// The body could not be encoded.
-    #[error("cannot encode the TokenRequest: {0}")]
+    #[error("cannot encode the TokenRequest")]
     Encode(#[source] serde_json::Error),
     /// A success response without `status.token` or `status.expirationTimestamp`.
     #[error("the API answered {code} without a token in status")]
@@ -160,7 +160,7 @@ pub enum RequestError {
         code: u16,
     },
     /// The issued token is not a readable JWT.
-    #[error("the API issued a token that is not a readable JWT: {0}")]
+    #[error("the API issued a token that is not a readable JWT")]
     MalformedToken(#[source] TokenFormatError),
 }
 
@@ -178,10 +178,10 @@ impl RequestError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
     /// The API refused or could not be reached.
-    #[error("token review failed: {0}")]
+    #[error("token review failed")]
     Api(#[from] ApiError),
     /// The body could not be encoded.
-    #[error("cannot encode the TokenReview: {0}")]
+    #[error("cannot encode the TokenReview")]
     Encode(#[source] serde_json::Error),
     /// A success response without a status.
     #[error("the API answered the TokenReview without a status")]

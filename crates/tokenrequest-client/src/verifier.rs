@@ -44,7 +44,7 @@ impl VerifierConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     /// Not a JWT.
-    #[error("malformed token: {0}")]
+    #[error("malformed token")]
     Malformed(#[source] TokenFormatError),
     /// `alg: none`: an unsigned token.
     #[error("token is unsigned (alg \"none\")")]

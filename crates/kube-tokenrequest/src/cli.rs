@@ -1,0 +1,109 @@
+//! The command line: global kubectl-like connection flags and one subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands::{create, inspect, probe, review, verify};
+use crate::serve;
+
+/// Request, inspect, review and verify Kubernetes service-account tokens.
+#[derive(Debug, Parser)]
+#[command(name = "kube-tokenrequest", version)]
+pub struct Cli {
+    /// How to reach the cluster.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// kubectl's connection flags. Without `--kubeconfig`, `KUBECONFIG` (a list of paths) or `~/.kube/config` is
+/// read, as kubectl does.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Path to the kubeconfig file.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The namespace; default: the context's.
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Request a token for a service account (prints the token, like `kubectl create token`).
+    Create(create::CreateArgs),
+    /// Show a token's header and claims without verifying it (never the signature).
+    Inspect(inspect::InspectArgs),
+    /// Verify a token against the cluster's OIDC keys: exit 0 and the subject, or exit 1 and why.
+    Verify(verify::VerifyArgs),
+    /// Ask the API server to review a token (TokenReview).
+    Review(review::ReviewArgs),
+    /// Infer the cluster's effective token policy through the public API.
+    Probe(probe::ProbeArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+    /// Run the embedded reference API server (the token subsystem of kube-apiserver) on loopback.
+    Serve(serve::ServeArgs),
+}
+
+/// `completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: Shell,
+}
+
+/// Shells with completions.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// `-o` of commands that print an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectFormat {
+    /// Human-readable text.
+    Text,
+    /// JSON.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let cli = Cli::try_parse_from([
+            "kube-tokenrequest",
+            "create",
+            "robot",
+            "-n",
+            "team-a",
+            "--context",
+            "kind",
+        ])
+        .unwrap();
+        assert_eq!(cli.connection.namespace.as_deref(), Some("team-a"));
+        assert_eq!(cli.connection.context.as_deref(), Some("kind"));
+    }
+}

@@ -1,0 +1,44 @@
+//! Connecting to a cluster the way kubectl does: `--kubeconfig`, else `KUBECONFIG`, else `~/.kube/config`, else
+//! in-cluster; `--context` picks a context, `-n` overrides its namespace.
+
+use anyhow::Context as _;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::cli::ConnectionArgs;
+
+/// A client and the namespace commands act in.
+pub struct Connection {
+    /// The client.
+    pub client: kube::Client,
+    /// `-n`, else the context's namespace, else `default`.
+    pub namespace: String,
+}
+
+/// Connects as `args` say. Nothing is sent until the first request.
+pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = match (&args.kubeconfig, &args.context) {
+        (Some(path), _) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .with_context(|| format!("cannot use the kubeconfig {}", path.display()))?
+        }
+        (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+            .await
+            .context("cannot use the kubeconfig")?,
+        (None, None) => kube::Config::infer()
+            .await
+            .context("no cluster configured: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config")?,
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = kube::Client::try_from(config).context("cannot create a Kubernetes client")?;
+    Ok(Connection { client, namespace })
+}
