@@ -59,8 +59,13 @@ fn token(key: &aws_lc_rs::rsa::KeyPair, now: i64) -> String {
     jws.push('.');
     jws.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut sig = vec![0; key.public_modulus_len()];
-    key.sign(&signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), jws.as_bytes(), &mut sig)
-        .expect("sign");
+    key.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        jws.as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
     jws.push('.');
     jws.push_str(&URL_SAFE_NO_PAD.encode(sig));
     jws
@@ -86,7 +91,8 @@ fn verify(c: &mut Criterion) {
         .build()
         .expect("tokio runtime");
     let verifier = Verifier::new(StaticKeys { jwks }, VerifierConfig::new(vec!["vault".to_owned()]));
-    rt.block_on(verifier.verify_at(&token, now)).expect("the token verifies");
+    rt.block_on(verifier.verify_at(&token, now))
+        .expect("the token verifies");
 
     let (signing_input, sig) = token.rsplit_once('.').expect("three parts");
     let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url signature");
@@ -94,7 +100,10 @@ fn verify(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("verify_rs256");
     group.bench_function("raw_verify", |b| {
-        b.iter(|| raw.verify(black_box(signing_input.as_bytes()), black_box(&sig)).expect("verify"));
+        b.iter(|| {
+            raw.verify(black_box(signing_input.as_bytes()), black_box(&sig))
+                .expect("verify")
+        });
     });
     group.bench_function("verifier", |b| {
         b.iter_custom(|iters| {
