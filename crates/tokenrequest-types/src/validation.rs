@@ -30,6 +30,27 @@ pub fn validate_name(request: &TokenRequest, service_account: &str) -> Result<()
     }
 }
 
+/// R29: a `metadata.uid` in the body, if set, must be the service account's uid (409 Conflict;
+/// `TokenRequestServiceAccountUIDValidation`, on since 1.34; observed on kube-apiserver 1.37.1).
+pub fn check_service_account_uid(
+    request: &TokenRequest,
+    service_account: &str,
+    service_account_uid: &str,
+) -> Result<(), StatusError> {
+    match request.metadata.uid.as_deref() {
+        Some(uid) if !uid.is_empty() && uid != service_account_uid => Err(status::conflict(
+            AUTHENTICATION_GROUP,
+            KIND,
+            service_account,
+            &format!(
+                "the UID in the token request ({uid}) does not match the UID of the service account ({service_account_uid})"
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// R5/R6: the field errors of a (defaulted) spec; empty when valid.
 pub fn spec_errors(expiration_seconds: i64) -> Vec<FieldError> {
     let field = "spec.expirationSeconds";
@@ -104,6 +125,24 @@ mod tests {
         );
         assert!(validate_token_request(&request(Some("robot"), 3600), "robot").is_ok());
         assert!(validate_token_request(&request(Some(""), 3600), "robot").is_ok());
+    }
+
+    #[test]
+    fn r29_service_account_uid_mismatch() {
+        let mut req = request(None, 3600);
+        req.metadata.uid = Some("0000".to_owned());
+        let err = check_service_account_uid(&req, "sa1", "3329").unwrap_err();
+        assert_eq!(err.code(), 409);
+        assert_eq!(
+            err.to_string(),
+            "Operation cannot be fulfilled on TokenRequest.authentication.k8s.io \"sa1\": the UID in the token \
+             request (0000) does not match the UID of the service account (3329)"
+        );
+        let details = err.into_status().details.unwrap();
+        assert_eq!(details.group.as_deref(), Some("authentication.k8s.io"));
+        assert_eq!(details.kind.as_deref(), Some("TokenRequest"));
+        req.metadata.uid = Some("3329".to_owned());
+        assert!(check_service_account_uid(&req, "sa1", "3329").is_ok());
     }
 
     #[test]
