@@ -77,7 +77,7 @@ pub fn negotiate_output(headers: &HeaderMap) -> Result<(), ApiError> {
     if acceptable {
         Ok(())
     } else {
-        Err(status::not_acceptable().into())
+        Err(crate::error::not_acceptable())
     }
 }
 
@@ -135,13 +135,14 @@ pub fn create_options(query: Option<&str>) -> Result<CreateOptions, ApiError> {
     }
     let mut errors = Vec::new();
     if dry_run.iter().any(|v| v != "All") {
-        let values: Vec<String> = dry_run.iter().map(|v| FieldValue::Str(v.clone()).to_string()).collect();
-        // Go prints the []string value with %#v; FieldValue has no such variant, so the whole body is the detail.
+        // The []string value is printed as JSON (observed/40-dryrun-invalid.txt); FieldValue has no list variant,
+        // so the whole body is the detail.
+        let values = serde_json::to_string(&dry_run).unwrap_or_default();
         errors.push(FieldError {
             kind: FieldErrorKind::NotSupported,
             field: "dryRun".to_owned(),
             value: None,
-            detail: format!("[]string{{{}}}: supported values: \"All\"", values.join(", ")),
+            detail: format!("{values}: supported values: \"All\""),
         });
     }
     let validation = match field_validation.as_deref() {
@@ -179,6 +180,13 @@ pub fn decode<T: DeserializeOwned>(
         InputFormat::Json => {
             serde_json::from_slice(bytes).map_err(|e| unrecognized(expected, &go_json_error(&e, bytes), bytes))?
         }
+        InputFormat::Yaml if flow_depth(bytes) > MAX_YAML_DEPTH => {
+            return Err(unrecognized(
+                expected,
+                &format!("error converting YAML to JSON: yaml: exceeded max depth of {MAX_YAML_DEPTH}"),
+                bytes,
+            ));
+        }
         InputFormat::Yaml => serde_yaml::from_slice(bytes)
             .map_err(|e| unrecognized(expected, &format!("error converting YAML to JSON: {e}"), bytes))?,
         InputFormat::Protobuf => protobuf::to_json(bytes, expected.kind).map_err(|e| match e {
@@ -203,23 +211,10 @@ pub fn decode<T: DeserializeOwned>(
     };
     let data_api_version = map.get("apiVersion").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
     let data_kind = map.get("kind").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
-    if let Some(kind) = data_kind.filter(|k| *k != expected.kind) {
-        let api_version = data_api_version.unwrap_or(expected.api_version);
-        let version = api_version.rsplit('/').next().unwrap_or(api_version);
-        return Err(status::bad_request(format!(
-            "{kind} in version {} cannot be handled as a {kind}: no kind {} is registered for version {} in scheme \"pkg/api/legacyscheme/scheme.go:30\"",
-            quote(version),
-            quote(kind),
-            quote(api_version)
-        ))
-        .into());
-    }
-    if let Some(api_version) = data_api_version.filter(|v| *v != expected.api_version) {
-        return Err(status::bad_request(format!(
-            "the API version in the data ({api_version}) does not match the expected API version ({})",
-            expected.api_version
-        ))
-        .into());
+    let api_version = data_api_version.unwrap_or(expected.api_version);
+    let kind = data_kind.unwrap_or(expected.kind);
+    if (api_version, kind) != (expected.api_version, expected.kind) {
+        return Err(foreign_kind(expected, api_version, kind));
     }
     let mut unknown = Vec::new();
     let object: T = serde_ignored::deserialize(value, |path| {
@@ -245,6 +240,67 @@ pub fn decode<T: DeserializeOwned>(
             warnings: Vec::new(),
         }),
     }
+}
+
+/// The kinds of the groups this server knows, to tell "not registered" from "cannot be converted".
+fn registered(api_version: &str, kind: &str) -> bool {
+    match api_version {
+        "authentication.k8s.io/v1" => matches!(kind, "TokenRequest" | "TokenReview" | "SelfSubjectReview"),
+        "v1" => matches!(
+            kind,
+            "Binding"
+                | "ConfigMap"
+                | "Endpoints"
+                | "Event"
+                | "LimitRange"
+                | "Namespace"
+                | "Node"
+                | "PersistentVolume"
+                | "PersistentVolumeClaim"
+                | "Pod"
+                | "PodTemplate"
+                | "ReplicationController"
+                | "ResourceQuota"
+                | "Secret"
+                | "Service"
+                | "ServiceAccount"
+                | "Status"
+                | "DeleteOptions"
+                | "List"
+        ),
+        _ => false,
+    }
+}
+
+/// A body naming another kind or version than the endpoint's. Seen on kube-apiserver v1.37.1
+/// (xtask/controlplane/observed/43-wrong-apiversion.txt, 44-wrong-kind.txt): an unregistered kind is "no kind ...
+/// is registered", a registered one fails its conversion to the endpoint's internal type; both name the data's kind
+/// and version first (create.go `transformDecodeError`).
+fn foreign_kind(expected: Expected<'_>, api_version: &str, kind: &str) -> ApiError {
+    let version = api_version.rsplit('/').next().unwrap_or(api_version);
+    let detail = if registered(api_version, kind) {
+        let internal = if expected.api_version.contains('/') {
+            expected.api_version.split('.').next().unwrap_or("")
+        } else {
+            "core"
+        };
+        format!(
+            "converting ({version}.{kind}) to ({internal}.{}): unknown conversion",
+            expected.kind
+        )
+    } else {
+        format!(
+            "no kind {} is registered for version {} in scheme \"pkg/runtime/scheme.go:111\"",
+            quote(kind),
+            quote(api_version)
+        )
+    };
+    status::bad_request(format!(
+        "{kind} in version {} cannot be handled as a {}: {detail}",
+        quote(version),
+        expected.kind
+    ))
+    .into()
 }
 
 fn cannot_handle(expected: Expected<'_>, message: &str) -> ApiError {
@@ -306,6 +362,29 @@ fn go_quote_char(c: char) -> String {
         '"' => "'\"'".to_owned(),
         c => format!("'{c}'"),
     }
+}
+
+/// go-yaml's nesting limit (since CVE-2022-3064). Checked before parsing because serde_yaml's parser takes time
+/// quadratic in the nesting depth of flow collections (RELIABILITY-REQUESTS.md, item 3).
+const MAX_YAML_DEPTH: usize = 10_000;
+
+/// The deepest nesting of `[`/`{` in a YAML document, ignoring quoted scalars roughly (a bound, not a parser).
+fn flow_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut quote) = (0usize, 0usize, None::<u8>);
+    for &b in bytes {
+        match (quote, b) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'[' | b'{') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (None, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// kube-apiserver's field path: `spec.foo`, `spec.containers[0].foo`.
@@ -376,7 +455,7 @@ mod tests {
             "the object provided is unrecognized (must be of type TokenRequest): couldn't get version/kind; json parse error: unexpected end of JSON input ({\"spec\": {)"
         );
         let err = decode::<TokenRequest>(
-            br#"{"apiVersion":"v1","kind":"TokenRequest"}"#,
+            br#"{"apiVersion":"authentication.k8s.io/v1beta1","kind":"TokenRequest"}"#,
             InputFormat::Json,
             TR,
             FieldValidation::Warn,
@@ -384,7 +463,18 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             message(err),
-            "the API version in the data (v1) does not match the expected API version (authentication.k8s.io/v1)"
+            "TokenRequest in version \"v1beta1\" cannot be handled as a TokenRequest: no kind \"TokenRequest\" is registered for version \"authentication.k8s.io/v1beta1\" in scheme \"pkg/runtime/scheme.go:111\""
+        );
+        let err = decode::<TokenRequest>(
+            br#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview"}"#,
+            InputFormat::Json,
+            TR,
+            FieldValidation::Warn,
+        )
+        .unwrap_err();
+        assert_eq!(
+            message(err),
+            "TokenReview in version \"v1\" cannot be handled as a TokenRequest: converting (v1.TokenReview) to (authentication.TokenRequest): unknown conversion"
         );
         let err = decode::<TokenRequest>(
             br#"{"spec":{"expirationSeconds":"x"}}"#,
@@ -408,7 +498,7 @@ mod tests {
         assert_eq!(err.code(), 422);
         assert_eq!(
             message(err),
-            "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{\"Bogus\"}: supported values: \"All\""
+            "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: [\"Bogus\"]: supported values: \"All\""
         );
         assert_eq!(
             create_options(Some("fieldValidation=Strict")).unwrap().field_validation,

@@ -75,7 +75,13 @@ pub async fn create_token(
     } else {
         StatusCode::CREATED
     };
-    let mut response = (code, Json(response)).into_response();
+    let mut body = serde_json::to_value(&response).unwrap_or_default();
+    // Go's TokenRequestSpec has no omitempty on boundObjectRef: kube-apiserver sends `"boundObjectRef": null`
+    // (xtask/controlplane/observed/01-create-default.txt); k8s-openapi omits it.
+    if let Some(spec) = body.get_mut("spec").and_then(|s| s.as_object_mut()) {
+        spec.entry("boundObjectRef").or_insert(serde_json::Value::Null);
+    }
+    let mut response = (code, Json(body)).into_response();
     for warning in &warnings {
         let (name, value) = warning_header(warning);
         response.headers_mut().append(name, value);
