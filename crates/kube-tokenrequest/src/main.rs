@@ -33,12 +33,12 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout carries command output), filtered by `RUST_LOG`. `serve` logs at info by default,
-/// the other commands only warn.
+/// the other commands only warn, and kube-rs's own error logs are off: the error line says it once.
 fn init_logging(command: &Command) {
     let default = if matches!(command, Command::Serve(_)) {
         "info"
     } else {
-        "warn"
+        "warn,kube_client=off"
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -51,8 +51,38 @@ fn init_logging(command: &Command) {
 
 /// One line on stderr with the error and its causes, and exit code 1.
 fn fail(error: &anyhow::Error) -> ExitCode {
-    let line = format!("error: {error:#}").replace('\n', " ");
+    let line = format!("error: {}", one_line(error));
     // Nothing useful can be done when stderr is gone.
     let _ = writeln!(std::io::stderr().lock(), "{line}");
     ExitCode::FAILURE
+}
+
+/// The error and its causes joined by `: `. Some errors (kube-rs's, hyper's) repeat their cause in their own
+/// message; a cause already contained in the message before it is skipped, so nothing is said twice.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if parts.last().is_some_and(|previous| previous.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_said_once() {
+        let error = anyhow::anyhow!("tcp connect error: refused")
+            .context("client error (Connect): tcp connect error: refused")
+            .context("cannot reach the API server");
+        assert_eq!(
+            one_line(&error),
+            "cannot reach the API server: client error (Connect): tcp connect error: refused"
+        );
+    }
 }
