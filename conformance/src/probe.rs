@@ -30,7 +30,7 @@ pub struct Probed {
     pub policy: TokenPolicy,
     /// The `iss` of issued tokens.
     pub issuer: String,
-    /// The policy the target declares (`TOKENREQUEST_POLICY` or the embedded server's), if any.
+    /// The policy the target declares (`TOKENREQUEST_EXPECTED_POLICY` or the embedded server's), if any.
     pub declared: Option<TokenPolicy>,
 }
 

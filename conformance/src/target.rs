@@ -2,9 +2,11 @@
 //! the embedded server, a real kube-apiserver, kind, k3s, any cluster); without it the suite starts the embedded
 //! server in-process and from then on treats its kubeconfig exactly like any other.
 //!
-//! `TOKENREQUEST_POLICY` (the `max=24h,extend=false,audiences=a,b,alg=ES256` form of
+//! `TOKENREQUEST_EXPECTED_POLICY` (the `max=24h,extend=false,audiences=a,b,alg=ES256` form of
 //! `tokenrequest_types::policy::TokenPolicy`) states the policy the target is expected to enforce: it configures
 //! the embedded server, and the `policy::matches_declared` check compares it with the probed policy.
+//! `TOKENREQUEST_TARGET` describes the target for messages; `TOKENREQUEST_TARGET_INFO` names a file where the
+//! suite writes what it probed (JSON: `kubernetesVersion`, `policy`) for xtask's report.
 //! `TOKENREQUEST_RUN_ID` lets a runner that starts one process per test (nextest) share one run id.
 
 use std::sync::Arc;
@@ -22,7 +24,11 @@ use crate::probe::Probed;
 /// Names an existing API by its kubeconfig.
 pub const KUBECONFIG_ENV: &str = "TOKENREQUEST_KUBECONFIG";
 /// The declared token policy.
-pub const POLICY_ENV: &str = "TOKENREQUEST_POLICY";
+pub const POLICY_ENV: &str = "TOKENREQUEST_EXPECTED_POLICY";
+/// A description of the target, for messages.
+pub const TARGET_ENV: &str = "TOKENREQUEST_TARGET";
+/// Where to write what the probe learned, for the report.
+pub const TARGET_INFO_ENV: &str = "TOKENREQUEST_TARGET_INFO";
 /// A run id shared by several processes of one run.
 pub const RUN_ID_ENV: &str = "TOKENREQUEST_RUN_ID";
 /// The label on every namespace and node the suite creates; its value is the run id.
@@ -40,7 +46,7 @@ pub enum TargetError {
         #[source]
         source: kube::config::KubeconfigError,
     },
-    /// `TOKENREQUEST_POLICY` does not parse.
+    /// `TOKENREQUEST_EXPECTED_POLICY` does not parse.
     #[error("{POLICY_ENV}: {0}")]
     Policy(#[from] tokenrequest_types::policy::PolicyError),
     /// The embedded server did not start.
@@ -66,7 +72,13 @@ impl Target {
     pub async fn from_env() -> Result<Self, TargetError> {
         let declared = std::env::var(POLICY_ENV).ok().filter(|p| !p.trim().is_empty());
         match std::env::var(KUBECONFIG_ENV).ok().filter(|p| !p.is_empty()) {
-            Some(path) => Self::from_kubeconfig(std::path::Path::new(&path), declared, None).await,
+            Some(path) => {
+                let mut target = Self::from_kubeconfig(std::path::Path::new(&path), declared, None).await?;
+                if let Some(description) = std::env::var(TARGET_ENV).ok().filter(|d| !d.is_empty()) {
+                    target.description = description;
+                }
+                Ok(target)
+            }
             None => {
                 let policy = TokenPolicy::defaults_for_issuer(DEFAULT_ISSUER)
                     .with_overrides(declared.as_deref().unwrap_or(""))?;
@@ -180,9 +192,30 @@ impl Target {
         self.probed
             .get_or_try_init(|| async {
                 crate::cleanup::sweep(self).await;
-                crate::probe::run(self).await.map(Arc::new)
+                let probed = crate::probe::run(self).await?;
+                if let Some(path) = std::env::var_os(TARGET_INFO_ENV) {
+                    self.write_target_info(std::path::Path::new(&path), &probed).await;
+                }
+                Ok(Arc::new(probed))
             })
             .await
             .cloned()
+    }
+
+    /// Writes what the probe learned for xtask's report (best effort: a report detail must not fail a check).
+    async fn write_target_info(&self, path: &std::path::Path, probed: &Probed) {
+        let version = match self.client() {
+            Ok(client) => crate::api::send(&client, crate::api::Call::get("/version"))
+                .await
+                .ok()
+                .and_then(|reply| reply.body["gitVersion"].as_str().map(str::to_owned)),
+            Err(_) => None,
+        };
+        let info = serde_json::json!({"kubernetesVersion": version, "policy": probed.policy.to_string()});
+        // Several processes of one run may write it: write a sibling and rename, so no reader sees half a file.
+        let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+        if std::fs::write(&temporary, info.to_string()).is_ok() {
+            let _ = std::fs::rename(&temporary, path);
+        }
     }
 }

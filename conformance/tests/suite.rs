@@ -3,6 +3,8 @@
 //! Snapshots recorded by a check are compared here, after it passed, so a behaviour change is reviewed with
 //! `cargo insta review` and no snapshot ever depends on the target.
 
+mod harness;
+
 use std::time::Duration;
 
 use rstest::rstest;
@@ -21,14 +23,7 @@ async fn run(group: &str, name: &str) {
             target.description()
         );
     }
-    let mut settings = insta::Settings::clone_current();
-    settings.set_sort_maps(true);
-    settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| {
-        for (snapshot, value) in outcome.snapshots {
-            insta::assert_yaml_snapshot!(snapshot, value);
-        }
-    });
+    harness::assert_snapshots(outcome);
 }
 
 /// One `#[tokio::test]` per check, in a module per group, and the list of them for the completeness test.

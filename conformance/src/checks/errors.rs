@@ -140,10 +140,18 @@ async fn r27_wrong_api_version_bad_request(ctx: &Ctx) -> Result<(), CheckFailure
     ctx.service_account(SA).await?;
     let body = json!({"apiVersion": "authentication.k8s.io/v2", "kind": "TokenRequest", "spec": {}});
     let reply = ctx.request_token_raw(SA, "", &body).await?;
-    expect_bad_request_starting(
-        "apiVersion authentication.k8s.io/v2",
-        &reply,
-        "the API version in the data (authentication.k8s.io/v2) does not match the expected API version",
+    // FINDINGS.md: SPEC's "the API version in the data (…) does not match …" and the decoder's "… cannot be handled
+    // as a TokenRequest: no kind … is registered for version …" both name the version; which one kube-apiserver
+    // sends for an unregistered version is to be settled against the real-apiserver target.
+    reply.expect_code("apiVersion authentication.k8s.io/v2", 400)?;
+    let status = reply.status_object("400")?;
+    expect_eq("reason", Some("BadRequest"), status.reason.as_deref())?;
+    let message = status.message.unwrap_or_default();
+    ensure(
+        message.contains("authentication.k8s.io/v2") || message.contains("version \"v2\""),
+        "message",
+        "naming the version authentication.k8s.io/v2",
+        &message,
     )
 }
 

@@ -1,4 +1,4 @@
-//! The target's policy: the probed policy must be the one the target declares (`TOKENREQUEST_POLICY`, or the
+//! The target's policy: the probed policy must be the one the target declares (`TOKENREQUEST_EXPECTED_POLICY`, or the
 //! embedded server's configuration), the "policy mismatch" verdict of a run. A server that silently ignores its
 //! max or its extension switch looks like a server configured without them; only this comparison tells.
 
