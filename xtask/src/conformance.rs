@@ -232,6 +232,7 @@ fn build_start_and_check(
         expected_policy,
         target: plan.description.clone(),
         target_info,
+        run_id: run_id(),
     };
     let res = suite::run(root, &runner, &env, args.filter.as_deref());
 
@@ -288,6 +289,14 @@ fn start(
         }
     };
     Ok(running)
+}
+
+/// Eight hex digits: a valid label value and short enough to prefix namespace names.
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{:08x}", nanos ^ std::process::id().rotate_left(16))
 }
 
 fn print_verdict(summary: &Summary, paths: &[PathBuf]) {

@@ -111,7 +111,9 @@ pub(crate) fn junit_suite(suite_name: &str, listed: &[String], output: &str, exi
             Some(Outcome::Failed) => {
                 let text = sections.get(name).map(String::as_str).unwrap_or("(no output captured)");
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                status.set_message(failure_message(text)).set_description(text);
+                status
+                    .set_message(crate::report::failure_summary(text))
+                    .set_description(text);
                 status
             }
             None => {
@@ -129,17 +131,6 @@ pub(crate) fn junit_suite(suite_name: &str, listed: &[String], output: &str, exi
         suite.add_test_case(case);
     }
     suite
-}
-
-/// The one-line summary of a failure: the panic message's first line, without the `thread ...
-/// panicked at file:line:` prefix line.
-fn failure_message(text: &str) -> String {
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("failed");
-    if first.starts_with("thread '") && first.contains("panicked at") {
-        return lines.next().unwrap_or(first).to_owned();
-    }
-    first.to_owned()
 }
 
 #[cfg(test)]

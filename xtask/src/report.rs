@@ -147,13 +147,10 @@ pub(crate) fn checks(junit_xml: &str) -> anyhow::Result<Vec<Check>> {
                         .or_else(|| case.system_out.as_ref().map(|o| o.as_str().to_owned()))
                         .or_else(|| case.system_err.as_ref().map(|o| o.as_str().to_owned()))
                         .unwrap_or_default();
-                    let message = message.as_ref().map(|m| m.as_str().to_owned()).unwrap_or_else(|| {
-                        detail
-                            .lines()
-                            .find(|l| !l.trim().is_empty())
-                            .unwrap_or("failed")
-                            .to_owned()
-                    });
+                    let message = message
+                        .as_ref()
+                        .map(|m| m.as_str().to_owned())
+                        .unwrap_or_else(|| failure_summary(&detail));
                     (CheckOutcome::Failed, message, detail)
                 }
             };
@@ -167,6 +164,29 @@ pub(crate) fn checks(junit_xml: &str) -> anyhow::Result<Vec<Check>> {
     }
     checks.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(checks)
+}
+
+/// The one-line summary of a failure's text: the panic message (the line after `thread 'NAME'
+/// panicked at FILE:LINE:`, wherever it is: insta prints its diff before the panic), else the
+/// first line that is not decoration.
+pub(crate) fn failure_summary(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if let Some(idx) = lines
+        .iter()
+        .position(|l| l.starts_with("thread '") && l.contains("panicked at"))
+    {
+        return lines.get(idx + 1).unwrap_or(&lines[idx]).to_string();
+    }
+    let decoration = |l: &&&str| {
+        l.chars()
+            .next()
+            .is_some_and(|c| !c.is_alphanumeric() && !"\"'`(<[{".contains(c))
+    };
+    lines
+        .iter()
+        .find(|l| !decoration(l))
+        .or(lines.first())
+        .map_or_else(|| "failed".to_owned(), |l| l.to_string())
 }
 
 /// Counts (passed, failed, skipped).
@@ -600,6 +620,17 @@ mod tests {
             failed,
             skipped,
         }
+    }
+
+    #[test]
+    fn failure_summaries_are_the_panic_message() {
+        let insta = "━━━ Snapshot Summary ━━━\nSnapshot file: x.snap\n+new results\nthread 'a::b' (2270) panicked at src/x.rs:1:5:\nsnapshot assertion for 'x' failed in line 19\n";
+        assert_eq!(failure_summary(insta), "snapshot assertion for 'x' failed in line 19");
+        assert_eq!(
+            failure_summary("━━━ banner ━━━\nexpected 409, got 201\n"),
+            "expected 409, got 201"
+        );
+        assert_eq!(failure_summary(""), "failed");
     }
 
     #[test]

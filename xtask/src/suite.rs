@@ -35,13 +35,22 @@ pub(crate) struct SuiteEnv {
     /// `TOKENREQUEST_TARGET_INFO`: where the suite writes what it probed (Kubernetes version,
     /// effective policy) as JSON, for the report.
     pub(crate) target_info: PathBuf,
+    /// `TOKENREQUEST_RUN_ID`: one id for every process of this run (nextest runs one per check,
+    /// libtest one per test binary), so the suite labels and sweeps its objects as one run.
+    pub(crate) run_id: String,
 }
 
 impl SuiteEnv {
     fn apply(&self, cmd: &mut Command) {
         cmd.env("TOKENREQUEST_KUBECONFIG", &self.kubeconfig)
             .env("TOKENREQUEST_TARGET", &self.target)
-            .env("TOKENREQUEST_TARGET_INFO", &self.target_info);
+            .env("TOKENREQUEST_TARGET_INFO", &self.target_info)
+            .env("TOKENREQUEST_RUN_ID", &self.run_id);
+        // A conformance run gives a verdict; it must not leave `.snap.new` files in the suite's
+        // source tree (reviewing snapshots is `cargo insta review`'s job). A user's choice wins.
+        if std::env::var_os("INSTA_UPDATE").is_none() {
+            cmd.env("INSTA_UPDATE", "no");
+        }
         match &self.expected_policy {
             Some(policy) => cmd.env(crate::policy::EXPECTED_POLICY_ENV, policy),
             None => cmd.env_remove(crate::policy::EXPECTED_POLICY_ENV),
