@@ -9,7 +9,6 @@
 //! The CLI is declared once in [`flags`]; each command lives in its own module and this file only
 //! dispatches.
 
-mod bench;
 mod cargo_build;
 mod conformance;
 mod flags;
@@ -31,10 +30,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // `bench` (issue 10) parses its own flags in `bench/`, so this file and `flags` stay untouched by it.
-    if std::env::args().nth(1).as_deref() == Some("bench") {
-        return bench::main();
-    }
     let flags = flags::Xtask::parse();
     let res: anyhow::Result<ExitCode> = match flags.command {
         flags::Command::Conformance(args) => conformance::run(&args).map(conformance::Outcome::exit_code),
