@@ -119,3 +119,43 @@ pub async fn authentication_v1(headers: HeaderMap) -> Result<Json<Value>, ApiErr
         ],
     })))
 }
+
+/// `GET /openapi/v3`: the index of OpenAPI v3 documents, listing only the core group. kubectl (1.29+) reads it to
+/// learn whether the server validates fields itself (`fieldValidation`), before `create -f`.
+pub async fn openapi_v3_index(headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    decode::negotiate_output(&headers)?;
+    Ok(Json(
+        json!({"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=kube-tokenrequest"}}}),
+    ))
+}
+
+/// `GET /openapi/v3/api/v1`: a minimal document. It carries only what kubectl's field-validation check
+/// (k8s.io/cli-runtime/pkg/resource/query_param_verifier_v3.go) looks at: per kind, a path whose PATCH operation is
+/// tagged with the kind and takes the `fieldValidation` query parameter, so that kubectl leaves validation to the
+/// server. Schemas are not served (kube-apiserver's full document is not reproduced).
+pub async fn openapi_v3_core(headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    decode::negotiate_output(&headers)?;
+    let mut paths = serde_json::Map::new();
+    for (kind, path) in [
+        ("Namespace", "/api/v1/namespaces/{name}"),
+        ("Node", "/api/v1/nodes/{name}"),
+        ("Pod", "/api/v1/namespaces/{namespace}/pods/{name}"),
+        ("Secret", "/api/v1/namespaces/{namespace}/secrets/{name}"),
+        (
+            "ServiceAccount",
+            "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
+        ),
+    ] {
+        paths.insert(
+            path.to_owned(),
+            json!({"patch": {
+                "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": kind},
+                "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+                "responses": {},
+            }}),
+        );
+    }
+    Ok(Json(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION}, "paths": paths}),
+    ))
+}

@@ -29,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(discovery::healthz))
         .route("/readyz", get(discovery::healthz))
         .route("/version", get(discovery::version))
+        .route("/openapi/v3", get(discovery::openapi_v3_index))
+        .route("/openapi/v3/api/v1", get(discovery::openapi_v3_core))
         .route("/api", get(discovery::api_versions))
         .route("/api/v1", get(discovery::core_v1))
         .route("/apis", get(discovery::api_groups))

@@ -1,0 +1,469 @@
+//! `kube-tokenrequest serve` driven by unmodified kubectl, as a new user would (issue 5's "done when"): the serve
+//! contract (`listening on` line, kubeconfig mode 0600, SIGTERM), then a scenario of namespace, service account,
+//! secret, pod and node creation, `kubectl create token` with audiences, durations and Pod/Secret/Node binding,
+//! `kubectl auth whoami --token`, get/delete, and kube-apiserver's errors for bad flags. The same scenario runs with
+//! every versioned kubectl beside the one on PATH (`kubectl.1.27` … `kubectl.1.33`): the client matrix.
+//!
+//! Skipped, with the reason printed, where kubectl is missing. Every kubectl call is bounded (30 s).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const KUBECTL_TIMEOUT: Duration = Duration::from_secs(30);
+const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// A `serve` process; SIGTERM on drop.
+struct Served {
+    child: Child,
+    url: String,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kube-tokenrequest"))
+            .arg("serve")
+            .arg("--write-kubeconfig")
+            .arg(&kubeconfig)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kube-tokenrequest serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            url,
+            kubeconfig,
+            _dir: dir,
+        }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("serve did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
+}
+
+/// kubectl's combined output and whether it succeeded.
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Run {
+    let mut child = Command::new(bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    let deadline = Instant::now() + KUBECTL_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{} {args:?} took longer than {KUBECTL_TIMEOUT:?}", bin.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn ok(bin: &Path, kubeconfig: &Path, args: &[&str]) -> String {
+    let run = kubectl(bin, kubeconfig, args);
+    assert!(run.ok, "{} {args:?} failed: {}", bin.display(), run.stderr);
+    run.stdout
+}
+
+fn fails_with(bin: &Path, kubeconfig: &Path, args: &[&str], message: &str) {
+    let run = kubectl(bin, kubeconfig, args);
+    assert!(!run.ok, "{} {args:?} should fail", bin.display());
+    assert!(
+        run.stderr.contains(message),
+        "{} {args:?}: expected {message:?} in {:?}",
+        bin.display(),
+        run.stderr
+    );
+}
+
+fn claims(token: &str) -> Value {
+    let parsed = tokenrequest_types::token::UnverifiedToken::parse(token.trim()).expect("a JWT");
+    serde_json::to_value(parsed.claims()).unwrap()
+}
+
+fn lifetime(claims: &Value) -> i64 {
+    claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap()
+}
+
+/// The kubectl on PATH, or the reason to skip.
+fn kubectl_on_path() -> Result<PathBuf, String> {
+    let path = std::env::var_os("PATH").ok_or("PATH is not set")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("kubectl"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| "kubectl is not on PATH".to_owned())
+}
+
+/// `kubectl.1.NN` beside the real kubectl binary (symlinks resolved), sorted by version.
+fn versioned_kubectls(kubectl: &Path) -> Vec<(u32, PathBuf)> {
+    let real = std::fs::canonicalize(kubectl).unwrap_or_else(|_| kubectl.to_owned());
+    let Some(dir) = real.parent() else { return Vec::new() };
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let minor = name.strip_prefix("kubectl.1.")?.parse().ok()?;
+            Some((minor, entry.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The scenario, in its own namespace (and node name) so that several kubectls can share one server.
+/// `minor` is the client's minor version, for what older clients cannot do (documented at each use).
+fn scenario(bin: &Path, kubeconfig: &Path, ns: &str, minor: Option<u32>) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = format!("node-{ns}");
+    ok(bin, kubeconfig, &["create", "namespace", ns]);
+    ok(bin, kubeconfig, &["-n", ns, "create", "serviceaccount", "robot"]);
+    ok(
+        bin,
+        kubeconfig,
+        &["-n", ns, "create", "secret", "generic", "creds", "--from-literal=k=v"],
+    );
+    let manifests = dir.path().join("objects.yaml");
+    std::fs::write(
+        &manifests,
+        format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: {node}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: {ns}\n  labels:\n    app: web\nspec:\n  serviceAccountName: robot\n  nodeName: {node}\n  containers:\n  - name: c\n    image: busybox\n"
+        ),
+    )
+    .unwrap();
+    // kubectl < 1.29 learns about server-side field validation from the OpenAPI v2 document (protobuf), which this
+    // server does not serve (it serves a minimal OpenAPI v3 index): those clients are told not to validate locally.
+    let mut create = vec!["create", "-f", manifests.to_str().unwrap()];
+    if minor.is_some_and(|m| m < 29) {
+        create.push("--validate=false");
+    }
+    ok(bin, kubeconfig, &create);
+    let pod_uid = ok(
+        bin,
+        kubeconfig,
+        &["-n", ns, "get", "pod", "web", "-o", "jsonpath={.metadata.uid}"],
+    );
+    let secret_uid = ok(
+        bin,
+        kubeconfig,
+        &["-n", ns, "get", "secret", "creds", "-o", "jsonpath={.metadata.uid}"],
+    );
+    let node_uid = ok(
+        bin,
+        kubeconfig,
+        &["get", "node", &node, "-o", "jsonpath={.metadata.uid}"],
+    );
+    assert!(ok(bin, kubeconfig, &["-n", ns, "get", "pods", "-l", "app=web"]).contains("web"));
+    assert!(ok(bin, kubeconfig, &["-n", ns, "get", "serviceaccounts"]).contains("robot"));
+
+    // Audiences and duration.
+    let token = ok(
+        bin,
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "create",
+            "token",
+            "robot",
+            "--audience",
+            "vault",
+            "--audience",
+            API_AUDIENCE,
+            "--duration",
+            "2h",
+        ],
+    );
+    let c = claims(&token);
+    assert_eq!(c["aud"], serde_json::json!(["vault", API_AUDIENCE]));
+    assert_eq!(lifetime(&c), 7200);
+    assert_eq!(c["sub"], format!("system:serviceaccount:{ns}:robot"));
+
+    // Binding to a pod (with its uid), a secret and, where the client supports it, a node.
+    let token = ok(
+        bin,
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "create",
+            "token",
+            "robot",
+            "--bound-object-kind",
+            "Pod",
+            "--bound-object-name",
+            "web",
+            "--bound-object-uid",
+            &pod_uid,
+        ],
+    );
+    let private = &claims(&token)["kubernetes.io"];
+    assert_eq!(private["pod"]["uid"], pod_uid.as_str());
+    assert_eq!(private["node"]["uid"], node_uid.as_str());
+    let token = ok(
+        bin,
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "create",
+            "token",
+            "robot",
+            "--bound-object-kind",
+            "Secret",
+            "--bound-object-name",
+            "creds",
+        ],
+    );
+    assert_eq!(claims(&token)["kubernetes.io"]["secret"]["uid"], secret_uid.as_str());
+    // kubectl < 1.31 refuses Node binding itself ("supported --bound-object-kind values are Pod, Secret").
+    if minor.is_none_or(|m| m >= 31) {
+        let token = ok(
+            bin,
+            kubeconfig,
+            &[
+                "-n",
+                ns,
+                "create",
+                "token",
+                "robot",
+                "--bound-object-kind",
+                "Node",
+                "--bound-object-name",
+                &node,
+            ],
+        );
+        assert_eq!(claims(&token)["kubernetes.io"]["node"]["uid"], node_uid.as_str());
+    }
+
+    // Who am I, with an issued token.
+    let token = ok(bin, kubeconfig, &["-n", ns, "create", "token", "robot"]);
+    if minor.is_some_and(|m| m < 28) {
+        // kubectl 1.27 knows only v1alpha1/v1beta1 SelfSubjectReview, which kube-apiserver 1.37 does not serve by
+        // default either: the same error as against a real cluster.
+        fails_with(
+            bin,
+            kubeconfig,
+            &["auth", "whoami", "--token", token.trim()],
+            "the selfsubjectreviews API is not enabled in the cluster",
+        );
+    } else {
+        let whoami = ok(
+            bin,
+            kubeconfig,
+            &["auth", "whoami", "--token", token.trim(), "-o", "json"],
+        );
+        let whoami: Value = serde_json::from_str(&whoami).unwrap();
+        assert_eq!(
+            whoami["status"]["userInfo"]["username"],
+            format!("system:serviceaccount:{ns}:robot")
+        );
+    }
+
+    // Bad flags: kube-apiserver's errors.
+    fails_with(
+        bin,
+        kubeconfig,
+        &["-n", ns, "create", "token", "robot", "--duration", "5m"],
+        "may not specify a duration less than 10 minutes",
+    );
+    fails_with(
+        bin,
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "create",
+            "token",
+            "robot",
+            "--bound-object-kind",
+            "Pod",
+            "--bound-object-name",
+            "web",
+            "--bound-object-uid",
+            "not-the-uid",
+        ],
+        "does not match the UID in record",
+    );
+    fails_with(
+        bin,
+        kubeconfig,
+        &["-n", ns, "create", "token", "nobody"],
+        "serviceaccounts \"nobody\" not found",
+    );
+    fails_with(
+        bin,
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "create",
+            "token",
+            "robot",
+            "--bound-object-kind",
+            "Pod",
+            "--bound-object-name",
+            "ghost",
+        ],
+        "pods \"ghost\" not found",
+    );
+    fails_with(
+        bin,
+        kubeconfig,
+        &["-n", ns, "create", "serviceaccount", "robot"],
+        "serviceaccounts \"robot\" already exists",
+    );
+
+    // A token of a deleted pod no longer works; delete cleans up.
+    let pod_token = ok(
+        bin,
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "create",
+            "token",
+            "robot",
+            "--bound-object-kind",
+            "Pod",
+            "--bound-object-name",
+            "web",
+        ],
+    );
+    ok(bin, kubeconfig, &["-n", ns, "delete", "pod", "web"]);
+    fails_with(
+        bin,
+        kubeconfig,
+        &["get", "namespaces", "--token", pod_token.trim()],
+        "Unauthorized",
+    );
+    ok(bin, kubeconfig, &["-n", ns, "delete", "secret", "creds"]);
+    ok(bin, kubeconfig, &["delete", "node", &node]);
+    ok(bin, kubeconfig, &["delete", "namespace", ns]);
+    fails_with(
+        bin,
+        kubeconfig,
+        &["get", "namespace", ns],
+        &format!("namespaces \"{ns}\" not found"),
+    );
+}
+
+#[test]
+fn serve_contract_and_sigterm() {
+    let mut served = Served::start(&[]);
+    assert!(served.url.starts_with("https://127.0.0.1:"), "{}", served.url);
+    let kubeconfig = std::fs::read_to_string(&served.kubeconfig).unwrap();
+    assert!(kubeconfig.contains(&served.url));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&served.kubeconfig).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let status = served.terminate();
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+}
+
+#[test]
+fn serve_kubectl_scenario() {
+    let kubectl = match kubectl_on_path() {
+        Ok(path) => path,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let served = Served::start(&[]);
+    scenario(&kubectl, &served.kubeconfig, "scenario", None);
+}
+
+#[test]
+fn serve_kubectl_client_matrix() {
+    let kubectl = match kubectl_on_path() {
+        Ok(path) => path,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let versions = versioned_kubectls(&kubectl);
+    if versions.is_empty() {
+        eprintln!("skipped: no kubectl.1.NN beside {}", kubectl.display());
+        return;
+    }
+    let served = Served::start(&[]);
+    // One server, one namespace per client, the clients in parallel (each scenario is sequential).
+    std::thread::scope(|scope| {
+        for (minor, bin) in &versions {
+            let kubeconfig = served.kubeconfig.clone();
+            scope.spawn(move || scenario(bin, &kubeconfig, &format!("kubectl-1-{minor}"), Some(*minor)));
+        }
+    });
+    eprintln!(
+        "client matrix passed: {}",
+        versions
+            .iter()
+            .map(|(m, _)| format!("1.{m}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
