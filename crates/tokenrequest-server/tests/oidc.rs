@@ -15,7 +15,9 @@ async fn r25_discovery_documents() {
     let api = Api::with(|c| c.jwks_uri = Some("https://example.test/keys".into()));
     api.fixture().await;
     let token = api.token_request("sa", json!({})).await.token();
-    let reply = api.call_as(Some(&token), Method::GET, "/.well-known/openid-configuration", None).await;
+    let reply = api
+        .call_as(Some(&token), Method::GET, "/.well-known/openid-configuration", None)
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.headers["content-type"], "application/json");
     assert_eq!(reply.headers["cache-control"], "public, max-age=3600");
@@ -34,26 +36,42 @@ async fn r25_discovery_documents() {
     assert_eq!(fields, ["alg", "e", "kid", "kty", "n", "use"]);
     assert_eq!(keys[0]["use"], "sig");
     let anonymous = api.call_as(None, Method::GET, "/openid/v1/jwks", None).await;
-    assert_eq!(anonymous.status, StatusCode::FORBIDDEN, "not bound to anonymous by default");
+    assert_eq!(
+        anonymous.status,
+        StatusCode::FORBIDDEN,
+        "not bound to anonymous by default"
+    );
 }
 
 #[tokio::test]
 async fn r25_default_jwks_uri_and_http_issuer() {
     let api = Api::new();
     let reply = api.call(Method::GET, "/.well-known/openid-configuration", None).await;
-    assert_eq!(reply.body["jwks_uri"], "https://127.0.0.1:0/openid/v1/jwks", "the server's address, never the issuer's");
+    assert_eq!(
+        reply.body["jwks_uri"], "https://127.0.0.1:0/openid/v1/jwks",
+        "the server's address, never the issuer's"
+    );
     let plain = Api::with(|c| c.issuer = "http://not-https".into());
-    assert_eq!(plain.call(Method::GET, "/openid/v1/jwks", None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        plain.call(Method::GET, "/openid/v1/jwks", None).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn r26_tokens_verify_with_the_served_jwks_alone() {
     for (alg, api) in [
         (jsonwebtoken::Algorithm::RS256, Api::new()),
-        (jsonwebtoken::Algorithm::ES256, Api::with(|c| c.signing_alg = SigningAlg::ES256)),
+        (
+            jsonwebtoken::Algorithm::ES256,
+            Api::with(|c| c.signing_alg = SigningAlg::ES256),
+        ),
     ] {
         api.fixture().await;
-        let discovery = api.call(Method::GET, "/.well-known/openid-configuration", None).await.body;
+        let discovery = api
+            .call(Method::GET, "/.well-known/openid-configuration", None)
+            .await
+            .body;
         let jwks: JwkSet = serde_json::from_value(api.call(Method::GET, "/openid/v1/jwks", None).await.body).unwrap();
         for body in [
             json!({}),

@@ -30,11 +30,17 @@ async fn r1_created_with_request_as_used() {
     assert_eq!(b["metadata"]["annotations"], json!({"x": "y"}));
     assert_eq!(b["spec"]["audiences"], json!([ISSUER]));
     assert_eq!(b["spec"]["expirationSeconds"], 3600);
-    assert_eq!(b["spec"]["boundObjectRef"], json!({"kind": "Pod", "apiVersion": "v1", "name": "web"}), "uid not filled in");
+    assert_eq!(
+        b["spec"]["boundObjectRef"],
+        json!({"kind": "Pod", "apiVersion": "v1", "name": "web"}),
+        "uid not filled in"
+    );
     assert_ne!(reply.token(), "client-supplied");
     assert!(b["status"]["expirationTimestamp"].is_string());
     // Nothing is stored: the service account list is unchanged.
-    let list = api.call(Method::GET, "/api/v1/namespaces/ns/serviceaccounts", None).await;
+    let list = api
+        .call(Method::GET, "/api/v1/namespaces/ns/serviceaccounts", None)
+        .await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 2);
 }
 
@@ -54,9 +60,14 @@ async fn r2_name_mismatch_invalid() {
 async fn r2_namespace_mismatch_bad_request() {
     let api = Api::new();
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"metadata": {"namespace": "elsewhere"}})).await;
+    let reply = api
+        .token_request("sa", json!({"metadata": {"namespace": "elsewhere"}}))
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.message(), "the namespace of the provided object does not match the namespace sent on the request");
+    assert_eq!(
+        reply.message(),
+        "the namespace of the provided object does not match the namespace sent on the request"
+    );
 }
 
 #[tokio::test]
@@ -65,9 +76,18 @@ async fn r3_missing_service_account_and_namespace() {
     api.fixture().await;
     let reply = api.token_request("ghost", json!({})).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    assert_eq!(reply.body["details"], json!({"kind": "serviceaccounts", "name": "ghost"}));
+    assert_eq!(
+        reply.body["details"],
+        json!({"kind": "serviceaccounts", "name": "ghost"})
+    );
     assert_eq!(reply.message(), "serviceaccounts \"ghost\" not found");
-    let reply = api.call(Method::POST, "/api/v1/namespaces/nowhere/serviceaccounts/sa/token", Some(json!({}))).await;
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/nowhere/serviceaccounts/sa/token",
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.message(), "namespaces \"nowhere\" not found");
 }
@@ -76,7 +96,9 @@ async fn r3_missing_service_account_and_namespace() {
 async fn r4_default_expiration_and_explicit_zero() {
     let api = Api::new();
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": null}})).await;
+    let reply = api
+        .token_request("sa", json!({"spec": {"expirationSeconds": null}}))
+        .await;
     assert_eq!(reply.body["spec"]["expirationSeconds"], 3600);
     let c = claims(&reply.token());
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3600);
@@ -88,10 +110,20 @@ async fn r4_default_expiration_and_explicit_zero() {
 async fn r5_min_expiration_422() {
     let api = Api::new();
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": 599}})).await;
+    let reply = api
+        .token_request("sa", json!({"spec": {"expirationSeconds": 599}}))
+        .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(reply.message().ends_with("may not specify a duration less than 10 minutes"), "{}", reply.message());
-    let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": 600}})).await;
+    assert!(
+        reply
+            .message()
+            .ends_with("may not specify a duration less than 10 minutes"),
+        "{}",
+        reply.message()
+    );
+    let reply = api
+        .token_request("sa", json!({"spec": {"expirationSeconds": 600}}))
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
 }
 
@@ -99,10 +131,18 @@ async fn r5_min_expiration_422() {
 async fn r6_max_bound_checked_before_clamp() {
     let api = Api::with(|c| c.max_token_expiration = Some(Duration::from_secs(86_400)));
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": 4_294_967_297_i64}})).await;
+    let reply = api
+        .token_request("sa", json!({"spec": {"expirationSeconds": 4_294_967_297_i64}}))
+        .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(reply.message().ends_with("may not specify a duration larger than 2^32 seconds"));
-    let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": 4_294_967_296_i64}})).await;
+    assert!(
+        reply
+            .message()
+            .ends_with("may not specify a duration larger than 2^32 seconds")
+    );
+    let reply = api
+        .token_request("sa", json!({"spec": {"expirationSeconds": 4_294_967_296_i64}}))
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED, "2^32 is valid (and clamped)");
 }
 
@@ -110,7 +150,9 @@ async fn r6_max_bound_checked_before_clamp() {
 async fn r7_invalid_status_layout() {
     let api = Api::new();
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": 60}})).await;
+    let reply = api
+        .token_request("sa", json!({"spec": {"expirationSeconds": 60}}))
+        .await;
     assert_eq!(
         reply.body,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -126,13 +168,20 @@ async fn r7_invalid_status_layout() {
 async fn r8_clamp_with_warning() {
     let api = Api::with(|c| c.max_token_expiration = Some(Duration::from_secs(7200)));
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": 86_400}})).await;
+    let reply = api
+        .token_request("sa", json!({"spec": {"expirationSeconds": 86_400}}))
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_eq!(reply.body["spec"]["expirationSeconds"], 7200);
-    assert_eq!(reply.warnings(), ["299 - \"requested expiration of 86400 seconds shortened to 7200 seconds\""]);
+    assert_eq!(
+        reply.warnings(),
+        ["299 - \"requested expiration of 86400 seconds shortened to 7200 seconds\""]
+    );
     let c = claims(&reply.token());
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 7200);
-    let within = api.token_request("sa", json!({"spec": {"expirationSeconds": 3600}})).await;
+    let within = api
+        .token_request("sa", json!({"spec": {"expirationSeconds": 3600}}))
+        .await;
     assert!(within.warnings().is_empty(), "no warning within the max");
 }
 
@@ -144,13 +193,21 @@ fn pod_bound() -> serde_json::Value {
 async fn r9_extension_for_pod_bound_3607() {
     let api = Api::new();
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": 3607, "boundObjectRef": pod_bound()}})).await;
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"expirationSeconds": 3607, "boundObjectRef": pod_bound()}}),
+        )
+        .await;
     let c = claims(&reply.token());
     let iat = c["iat"].as_i64().unwrap();
     assert_eq!(c["exp"].as_i64().unwrap() - iat, 31_536_000);
     assert_eq!(c["kubernetes.io"]["warnafter"].as_i64().unwrap() - iat, 3607);
     assert_eq!(reply.body["spec"]["expirationSeconds"], 3607);
-    assert_eq!(seconds(&reply.body["status"]["expirationTimestamp"]) - seconds(&reply.body["metadata"]["creationTimestamp"]), 3607);
+    assert_eq!(
+        seconds(&reply.body["status"]["expirationTimestamp"]) - seconds(&reply.body["metadata"]["creationTimestamp"]),
+        3607
+    );
 }
 
 #[tokio::test]
@@ -165,7 +222,11 @@ async fn r9_no_extension_for_foreign_audience_secret_or_unbound() {
     ] {
         let reply = api.token_request("sa", json!({"spec": spec})).await;
         let c = claims(&reply.token());
-        assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), spec["expirationSeconds"].as_i64().unwrap(), "{spec}");
+        assert_eq!(
+            c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+            spec["expirationSeconds"].as_i64().unwrap(),
+            "{spec}"
+        );
         assert!(c["kubernetes.io"]["warnafter"].is_null(), "{spec}");
     }
 }
@@ -177,23 +238,39 @@ async fn r9_extension_off_or_prevented_by_max_3600() {
         Api::with(|c| c.max_token_expiration = Some(Duration::from_secs(3600))),
     ] {
         api.fixture().await;
-        let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": 3607, "boundObjectRef": pod_bound()}})).await;
+        let reply = api
+            .token_request(
+                "sa",
+                json!({"spec": {"expirationSeconds": 3607, "boundObjectRef": pod_bound()}}),
+            )
+            .await;
         let c = claims(&reply.token());
         assert!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap() <= 3607);
         assert!(c["kubernetes.io"]["warnafter"].is_null());
     }
     let larger_max = Api::with(|c| c.max_token_expiration = Some(Duration::from_secs(7200)));
     larger_max.fixture().await;
-    let reply = larger_max.token_request("sa", json!({"spec": {"expirationSeconds": 3607, "boundObjectRef": pod_bound()}})).await;
+    let reply = larger_max
+        .token_request(
+            "sa",
+            json!({"spec": {"expirationSeconds": 3607, "boundObjectRef": pod_bound()}}),
+        )
+        .await;
     let c = claims(&reply.token());
-    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 31_536_000, "a larger max does not limit it");
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        31_536_000,
+        "a larger max does not limit it"
+    );
 }
 
 #[tokio::test]
 async fn r10_timestamps_bracket_claims() {
     let api = Api::new();
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"expirationSeconds": 1800}})).await;
+    let reply = api
+        .token_request("sa", json!({"spec": {"expirationSeconds": 1800}}))
+        .await;
     let c = claims(&reply.token());
     let created = seconds(&reply.body["metadata"]["creationTimestamp"]);
     let expires = seconds(&reply.body["status"]["expirationTimestamp"]);
@@ -216,7 +293,9 @@ async fn r11_default_audiences_are_api_audiences() {
 async fn r12_audiences_kept_as_given() {
     let api = Api::new();
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"audiences": ["b", "a", "b", ""]}})).await;
+    let reply = api
+        .token_request("sa", json!({"spec": {"audiences": ["b", "a", "b", ""]}}))
+        .await;
     assert_eq!(claims(&reply.token())["aud"], json!(["b", "a", "b", ""]));
     let reply = api.token_request("sa", json!({"spec": {"audiences": [""]}})).await;
     assert_eq!(claims(&reply.token())["aud"], json!([""]), "[\"\"] is not defaulted");
@@ -227,17 +306,45 @@ async fn r13_kinds_and_group_check() {
     let api = Api::new();
     api.fixture().await;
     for api_version in ["v1", "", "v2"] {
-        let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "Secret", "apiVersion": api_version, "name": "s"}}})).await;
+        let reply = api
+            .token_request(
+                "sa",
+                json!({"spec": {"boundObjectRef": {"kind": "Secret", "apiVersion": api_version, "name": "s"}}}),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{api_version}: {}", reply.body);
     }
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "ConfigMap", "apiVersion": "v1", "name": "x"}}})).await;
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"boundObjectRef": {"kind": "ConfigMap", "apiVersion": "v1", "name": "x"}}}),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.message(), "cannot bind token to object of type /v1, Kind=ConfigMap");
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "pod", "apiVersion": "v1", "name": "web"}}})).await;
+    assert_eq!(
+        reply.message(),
+        "cannot bind token to object of type /v1, Kind=ConfigMap"
+    );
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"boundObjectRef": {"kind": "pod", "apiVersion": "v1", "name": "web"}}}),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "kind is case-sensitive");
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "apps/v1", "name": "web"}}})).await;
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "apps/v1", "name": "web"}}}),
+        )
+        .await;
     assert_eq!(reply.message(), "cannot bind token to object of type apps/v1, Kind=Pod");
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": ""}}})).await;
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": ""}}}),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.message(), "Name parameter required.");
 }
@@ -254,8 +361,17 @@ async fn r13_validation_wins_over_kind() {
 async fn r14_bound_object_not_found() {
     let api = Api::new();
     api.fixture().await;
-    for (kind, message) in [("Pod", "pods \"nope\" not found"), ("Secret", "secrets \"nope\" not found"), ("Node", "nodes \"nope\" not found")] {
-        let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": kind, "apiVersion": "v1", "name": "nope"}}})).await;
+    for (kind, message) in [
+        ("Pod", "pods \"nope\" not found"),
+        ("Secret", "secrets \"nope\" not found"),
+        ("Node", "nodes \"nope\" not found"),
+    ] {
+        let reply = api
+            .token_request(
+                "sa",
+                json!({"spec": {"boundObjectRef": {"kind": kind, "apiVersion": "v1", "name": "nope"}}}),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
         assert_eq!(reply.message(), message);
     }
@@ -265,9 +381,17 @@ async fn r14_bound_object_not_found() {
 async fn r15_pod_of_another_service_account() {
     let api = Api::new();
     api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "stranger"}}})).await;
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "stranger"}}}),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.message(), "cannot bind token for serviceaccount \"sa\" to pod running with different serviceaccount name.");
+    assert_eq!(
+        reply.message(),
+        "cannot bind token for serviceaccount \"sa\" to pod running with different serviceaccount name."
+    );
 }
 
 #[tokio::test]
@@ -275,15 +399,27 @@ async fn r16_uid_mismatch_conflict() {
     let api = Api::new();
     let f = api.fixture().await;
     for (kind, name) in [("Pod", "web"), ("Secret", "s"), ("Node", "node1")] {
-        let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": kind, "apiVersion": "v1", "name": name, "uid": "wrong"}}})).await;
+        let reply = api
+            .token_request(
+                "sa",
+                json!({"spec": {"boundObjectRef": {"kind": kind, "apiVersion": "v1", "name": name, "uid": "wrong"}}}),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::CONFLICT);
         assert_eq!(reply.body["details"], json!({"kind": kind, "name": name}));
         assert_eq!(
             reply.message(),
-            format!("Operation cannot be fulfilled on {kind} \"{name}\": the UID in the bound object reference (wrong) does not match the UID in record. The object might have been deleted and then recreated")
+            format!(
+                "Operation cannot be fulfilled on {kind} \"{name}\": the UID in the bound object reference (wrong) does not match the UID in record. The object might have been deleted and then recreated"
+            )
         );
     }
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web", "uid": f.pod_uid}}})).await;
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web", "uid": f.pod_uid}}}),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
 }
 
@@ -291,17 +427,34 @@ async fn r16_uid_mismatch_conflict() {
 async fn r17_node_claims_for_pod_binding() {
     let api = Api::new();
     let f = api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": pod_bound()}})).await;
+    let reply = api
+        .token_request("sa", json!({"spec": {"boundObjectRef": pod_bound()}}))
+        .await;
     let private = &claims(&reply.token())["kubernetes.io"];
     assert_eq!(private["pod"], json!({"name": "web", "uid": f.pod_uid}));
     assert_eq!(private["node"], json!({"name": "node1", "uid": f.node_uid}));
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "lonely"}}})).await;
-    assert_eq!(claims(&reply.token())["kubernetes.io"]["node"], json!({"name": "ghost-node"}), "name only without a Node");
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "lonely"}}}),
+        )
+        .await;
+    assert_eq!(
+        claims(&reply.token())["kubernetes.io"]["node"],
+        json!({"name": "ghost-node"}),
+        "name only without a Node"
+    );
 }
 
 #[tokio::test]
 async fn r18_header_alg_and_kid() {
-    for (alg, api) in [("RS256", Api::new()), ("ES256", Api::with(|c| c.signing_alg = tokenrequest_types::policy::SigningAlg::ES256))] {
+    for (alg, api) in [
+        ("RS256", Api::new()),
+        (
+            "ES256",
+            Api::with(|c| c.signing_alg = tokenrequest_types::policy::SigningAlg::ES256),
+        ),
+    ] {
         api.fixture().await;
         let token = api.token_request("sa", json!({})).await.token();
         let h = header(&token);
@@ -316,7 +469,12 @@ async fn r18_header_alg_and_kid() {
 async fn r19_claims_layout() {
     let api = Api::new();
     let f = api.fixture().await;
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "Secret", "apiVersion": "v1", "name": "s"}}})).await;
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"boundObjectRef": {"kind": "Secret", "apiVersion": "v1", "name": "s"}}}),
+        )
+        .await;
     let c = claims(&reply.token());
     assert_eq!(c["iss"], ISSUER);
     assert_eq!(c["sub"], "system:serviceaccount:ns:sa");
@@ -327,8 +485,16 @@ async fn r19_claims_layout() {
         c["kubernetes.io"],
         json!({"namespace": "ns", "serviceaccount": {"name": "sa", "uid": f.sa_uid}, "secret": {"name": "s", "uid": f.secret_uid}})
     );
-    let reply = api.token_request("sa", json!({"spec": {"boundObjectRef": {"kind": "Node", "apiVersion": "v1", "name": "node1"}}})).await;
-    assert_eq!(claims(&reply.token())["kubernetes.io"]["node"], json!({"name": "node1", "uid": f.node_uid}));
+    let reply = api
+        .token_request(
+            "sa",
+            json!({"spec": {"boundObjectRef": {"kind": "Node", "apiVersion": "v1", "name": "node1"}}}),
+        )
+        .await;
+    assert_eq!(
+        claims(&reply.token())["kubernetes.io"]["node"],
+        json!({"name": "node1", "uid": f.node_uid})
+    );
 }
 
 #[tokio::test]
@@ -338,7 +504,9 @@ async fn r20_fresh_jti_under_concurrency() {
     let mut tasks = Vec::new();
     for _ in 0..32 {
         let api = api.clone();
-        tasks.push(tokio::spawn(async move { api.token_request("sa", json!({})).await.token() }));
+        tasks.push(tokio::spawn(
+            async move { api.token_request("sa", json!({})).await.token() },
+        ));
     }
     let mut tokens = std::collections::HashSet::new();
     let mut jtis = std::collections::HashSet::new();
@@ -354,13 +522,31 @@ async fn r20_fresh_jti_under_concurrency() {
 async fn r28_dry_run_mints_a_real_token() {
     let api = Api::new();
     api.fixture().await;
-    let reply = api.call(Method::POST, "/api/v1/namespaces/ns/serviceaccounts/sa/token?dryRun=All&fieldManager=x&pretty=true", Some(json!({}))).await;
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts/sa/token?dryRun=All&fieldManager=x&pretty=true",
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED);
     let review = api.review(&reply.token(), &[]).await;
     assert_eq!(review.body["status"]["authenticated"], true);
-    let reply = api.call(Method::POST, "/api/v1/namespaces/ns/serviceaccounts/sa/token?dryRun=Maybe", Some(json!({}))).await;
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts/sa/token?dryRun=Maybe",
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(reply.message().starts_with("CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: "), "{}", reply.message());
+    assert!(
+        reply
+            .message()
+            .starts_with("CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: "),
+        "{}",
+        reply.message()
+    );
 }
 
 #[tokio::test]
@@ -370,10 +556,25 @@ async fn r28_unknown_fields_warn_or_strict_400() {
     let reply = api.token_request("sa", json!({"spec": {"foo": 1}})).await;
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_eq!(reply.warnings(), ["299 - \"unknown field \\\"spec.foo\\\"\""]);
-    let reply = api.call(Method::POST, "/api/v1/namespaces/ns/serviceaccounts/sa/token?fieldValidation=Strict", Some(json!({"spec": {"foo": 1}}))).await;
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts/sa/token?fieldValidation=Strict",
+            Some(json!({"spec": {"foo": 1}})),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.message(), "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: strict decoding error: unknown field \"spec.foo\"");
-    let reply = api.call(Method::POST, "/api/v1/namespaces/ns/serviceaccounts/sa/token?fieldValidation=Ignore", Some(json!({"spec": {"foo": 1}}))).await;
+    assert_eq!(
+        reply.message(),
+        "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: strict decoding error: unknown field \"spec.foo\""
+    );
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts/sa/token?fieldValidation=Ignore",
+            Some(json!({"spec": {"foo": 1}})),
+        )
+        .await;
     assert!(reply.warnings().is_empty());
 }
 
@@ -385,7 +586,10 @@ async fn r29_service_account_uid_mismatch_conflict() {
     assert_eq!(reply.status, StatusCode::CONFLICT);
     assert_eq!(
         reply.message(),
-        format!("Operation cannot be fulfilled on TokenRequest.authentication.k8s.io \"sa\": the UID in the token request (not-it) does not match the UID of the service account ({})", f.sa_uid)
+        format!(
+            "Operation cannot be fulfilled on TokenRequest.authentication.k8s.io \"sa\": the UID in the token request (not-it) does not match the UID of the service account ({})",
+            f.sa_uid
+        )
     );
     let reply = api.token_request("sa", json!({"metadata": {"uid": f.sa_uid}})).await;
     assert_eq!(reply.status, StatusCode::CREATED);
@@ -398,8 +602,17 @@ async fn r30_objects_being_deleted_still_get_tokens() {
     // service account re-created under the same name is issued for the new uid.
     let api = Api::new();
     api.fixture().await;
-    api.call(Method::DELETE, "/api/v1/namespaces/ns/serviceaccounts/sa", None).await;
-    let sa = api.create("/api/v1/namespaces/ns/serviceaccounts", json!({"metadata": {"name": "sa"}})).await;
+    api.call(Method::DELETE, "/api/v1/namespaces/ns/serviceaccounts/sa", None)
+        .await;
+    let sa = api
+        .create(
+            "/api/v1/namespaces/ns/serviceaccounts",
+            json!({"metadata": {"name": "sa"}}),
+        )
+        .await;
     let reply = api.token_request("sa", json!({})).await;
-    assert_eq!(claims(&reply.token())["kubernetes.io"]["serviceaccount"]["uid"], sa["metadata"]["uid"]);
+    assert_eq!(
+        claims(&reply.token())["kubernetes.io"]["serviceaccount"]["uid"],
+        sa["metadata"]["uid"]
+    );
 }

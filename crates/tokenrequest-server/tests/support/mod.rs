@@ -28,12 +28,19 @@ impl Reply {
 
     /// The `Warning` header values.
     pub fn warnings(&self) -> Vec<String> {
-        self.headers.get_all(http::header::WARNING).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+        self.headers
+            .get_all(http::header::WARNING)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
     }
 
     /// `status.token` of a TokenRequest reply.
     pub fn token(&self) -> String {
-        self.body["status"]["token"].as_str().unwrap_or_else(|| panic!("no token in {}", self.body)).to_owned()
+        self.body["status"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {}", self.body))
+            .to_owned()
     }
 }
 
@@ -61,7 +68,13 @@ impl Api {
     /// A request as admin.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         let token = self.token.clone();
-        self.raw(method, path, body.map(|b| b.to_string().into_bytes()), &[("authorization", &format!("Bearer {token}"))]).await
+        self.raw(
+            method,
+            path,
+            body.map(|b| b.to_string().into_bytes()),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await
     }
 
     /// A request with a bearer token of the caller's choice (`None`: anonymous).
@@ -71,14 +84,17 @@ impl Api {
             Some(a) => vec![("authorization", a.as_str())],
             None => vec![("x-anonymous", "1")],
         };
-        self.raw(method, path, body.map(|b| b.to_string().into_bytes()), &headers).await
+        self.raw(method, path, body.map(|b| b.to_string().into_bytes()), &headers)
+            .await
     }
 
     /// A request with raw body bytes and headers, as admin unless `headers` has its own authorization.
     pub async fn raw(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
         let admin = format!("Bearer {}", self.token);
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) && !headers.iter().any(|(k, _)| *k == "x-anonymous") {
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            && !headers.iter().any(|(k, _)| *k == "x-anonymous")
+        {
             request = request.header("authorization", admin);
         }
         if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
@@ -92,7 +108,8 @@ impl Api {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         Reply { status, headers, body }
     }
 
@@ -106,25 +123,56 @@ impl Api {
     /// Namespace `ns`, service accounts `sa` and `other`, node `node1`, pods `web` (of `sa`, on `node1`),
     /// `lonely` (of `sa`, on a node that does not exist), `stranger` (of `other`), secret `s`.
     pub async fn fixture(&self) -> Fixture {
-        self.create("/api/v1/namespaces", json!({"metadata": {"name": "ns"}})).await;
-        let sa = self.create("/api/v1/namespaces/ns/serviceaccounts", json!({"metadata": {"name": "sa"}})).await;
-        self.create("/api/v1/namespaces/ns/serviceaccounts", json!({"metadata": {"name": "other"}})).await;
-        let node = self.create("/api/v1/nodes", json!({"metadata": {"name": "node1"}})).await;
+        self.create("/api/v1/namespaces", json!({"metadata": {"name": "ns"}}))
+            .await;
+        let sa = self
+            .create(
+                "/api/v1/namespaces/ns/serviceaccounts",
+                json!({"metadata": {"name": "sa"}}),
+            )
+            .await;
+        self.create(
+            "/api/v1/namespaces/ns/serviceaccounts",
+            json!({"metadata": {"name": "other"}}),
+        )
+        .await;
+        let node = self
+            .create("/api/v1/nodes", json!({"metadata": {"name": "node1"}}))
+            .await;
         let pod = |name: &str, sa: &str, node: &str| {
             json!({"metadata": {"name": name}, "spec": {"serviceAccountName": sa, "nodeName": node,
                    "containers": [{"name": "c", "image": "busybox"}]}})
         };
-        let web = self.create("/api/v1/namespaces/ns/pods", pod("web", "sa", "node1")).await;
-        self.create("/api/v1/namespaces/ns/pods", pod("lonely", "sa", "ghost-node")).await;
-        self.create("/api/v1/namespaces/ns/pods", pod("stranger", "other", "node1")).await;
-        let secret = self.create("/api/v1/namespaces/ns/secrets", json!({"metadata": {"name": "s"}, "stringData": {"k": "v"}})).await;
+        let web = self
+            .create("/api/v1/namespaces/ns/pods", pod("web", "sa", "node1"))
+            .await;
+        self.create("/api/v1/namespaces/ns/pods", pod("lonely", "sa", "ghost-node"))
+            .await;
+        self.create("/api/v1/namespaces/ns/pods", pod("stranger", "other", "node1"))
+            .await;
+        let secret = self
+            .create(
+                "/api/v1/namespaces/ns/secrets",
+                json!({"metadata": {"name": "s"}, "stringData": {"k": "v"}}),
+            )
+            .await;
         let uid = |v: &Value| v["metadata"]["uid"].as_str().unwrap().to_owned();
-        Fixture { sa_uid: uid(&sa), pod_uid: uid(&web), node_uid: uid(&node), secret_uid: uid(&secret) }
+        Fixture {
+            sa_uid: uid(&sa),
+            pod_uid: uid(&web),
+            node_uid: uid(&node),
+            secret_uid: uid(&secret),
+        }
     }
 
     /// `POST .../serviceaccounts/{sa}/token` in namespace `ns`.
     pub async fn token_request(&self, sa: &str, body: Value) -> Reply {
-        self.call(Method::POST, &format!("/api/v1/namespaces/ns/serviceaccounts/{sa}/token"), Some(body)).await
+        self.call(
+            Method::POST,
+            &format!("/api/v1/namespaces/ns/serviceaccounts/{sa}/token"),
+            Some(body),
+        )
+        .await
     }
 
     /// A TokenReview of `token` for `audiences`.
@@ -133,7 +181,12 @@ impl Api {
         if !audiences.is_empty() {
             spec["audiences"] = json!(audiences);
         }
-        self.call(Method::POST, "/apis/authentication.k8s.io/v1/tokenreviews", Some(json!({"spec": spec}))).await
+        self.call(
+            Method::POST,
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            Some(json!({"spec": spec})),
+        )
+        .await
     }
 }
 
@@ -149,7 +202,12 @@ pub struct Fixture {
 pub fn claims(token: &str) -> Value {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// The JOSE header of a JWT.
@@ -161,5 +219,10 @@ pub fn header(token: &str) -> Value {
 
 /// Seconds since the epoch of an RFC 3339 timestamp.
 pub fn seconds(rfc3339: &Value) -> i64 {
-    rfc3339.as_str().unwrap().parse::<jiff::Timestamp>().unwrap().as_second()
+    rfc3339
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_second()
 }
