@@ -27,29 +27,15 @@ async fn every_check_passes_under(#[case] overrides: &str) {
         .with_overrides(overrides)
         .unwrap_or_else(|e| panic!("{overrides}: {e}"));
     let target = Arc::new(Target::embedded(&policy, None).await.unwrap_or_else(|e| panic!("{e}")));
-    let mut tasks = tokio::task::JoinSet::new();
-    for check in registry::all() {
-        tasks.spawn(registry::run(target.clone(), check));
-    }
-    let mut failures = std::collections::BTreeMap::new();
-    let mut passed = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let outcome = joined.unwrap_or_else(|e| panic!("check task: {e}"));
-        match &outcome.result {
-            Err(failure) => {
-                failures.insert(outcome.check.id(), failure.to_string());
-            }
-            Ok(()) => passed.push(outcome),
-        }
-    }
+    let run = harness::run_all(target, registry::all()).await;
     assert!(
-        failures.is_empty(),
+        run.failures.is_empty(),
         "under policy {policy}, {} checks failed:\n{}",
-        failures.len(),
-        harness::describe(&failures)
+        run.failures.len(),
+        harness::describe(&run.failures)
     );
     // The same snapshots as against the default target: nothing in them may depend on the policy.
-    for outcome in passed {
+    for outcome in run.passed {
         harness::assert_snapshots(outcome);
     }
 }

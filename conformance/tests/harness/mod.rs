@@ -1,6 +1,9 @@
 //! How the test binaries run registered checks: one check with its snapshots compared (the suite), or every check
 //! at once against one target (the policy matrix and the fault-injection proof).
 
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -22,20 +25,34 @@ pub fn assert_snapshots(outcome: Outcome) {
     });
 }
 
-/// Runs `checks` concurrently against `target`; returns the failures by check id, with their reports.
-pub async fn failures(target: Arc<Target>, checks: impl Iterator<Item = &'static Check>) -> BTreeMap<String, String> {
+/// What running many checks against one target gave.
+pub struct Run {
+    /// Failed checks by id, with their reports.
+    pub failures: BTreeMap<String, String>,
+    /// The outcomes of the checks that passed (with their snapshots).
+    pub passed: Vec<Outcome>,
+}
+
+/// Runs `checks` concurrently against `target`.
+pub async fn run_all(target: Arc<Target>, checks: impl Iterator<Item = &'static Check>) -> Run {
     let mut tasks = tokio::task::JoinSet::new();
     for check in checks {
         tasks.spawn(registry::run(target.clone(), check));
     }
-    let mut failed = BTreeMap::new();
+    let mut run = Run {
+        failures: BTreeMap::new(),
+        passed: Vec::new(),
+    };
     while let Some(joined) = tasks.join_next().await {
         let outcome = joined.unwrap_or_else(|e| panic!("check task: {e}"));
-        if let Err(failure) = outcome.result {
-            failed.insert(outcome.check.id(), failure.to_string());
+        match &outcome.result {
+            Err(failure) => {
+                run.failures.insert(outcome.check.id(), failure.to_string());
+            }
+            Ok(()) => run.passed.push(outcome),
         }
     }
-    failed
+    run
 }
 
 /// A readable list of failures for a panic message.
