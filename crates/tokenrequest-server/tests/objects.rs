@@ -1,0 +1,251 @@
+//! Object handling kubectl and kube-rs rely on: create (generateName, dryRun, 409, 422, namespace checks), get,
+//! list with selectors and resourceVersion, delete answers, namespace cascade, concurrency.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use serde_json::json;
+use support::Api;
+
+#[tokio::test]
+async fn create_get_list_delete() {
+    let api = Api::new();
+    api.fixture().await;
+    let got = api.call(Method::GET, "/api/v1/namespaces/ns/pods/web", None).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(
+        (got.body["kind"].as_str(), got.body["apiVersion"].as_str()),
+        (Some("Pod"), Some("v1"))
+    );
+    assert_eq!(got.body["spec"]["nodeName"], "node1");
+    assert_eq!(got.body["status"]["phase"], "Pending");
+    let list = api.call(Method::GET, "/api/v1/namespaces/ns/pods", None).await;
+    assert_eq!(list.body["kind"], "PodList");
+    assert!(
+        list.body["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    assert!(list.body["items"][0].get("kind").is_none(), "list items carry no kind");
+    let reply = api.call(Method::GET, "/api/v1/namespaces/ns/pods/nope", None).await;
+    assert_eq!(
+        (reply.status, reply.message()),
+        (StatusCode::NOT_FOUND, "pods \"nope\" not found")
+    );
+    // Pods and service accounts answer a delete with the object, secrets and nodes with a Status.
+    let deleted = api.call(Method::DELETE, "/api/v1/namespaces/ns/pods/web", None).await;
+    assert_eq!(deleted.body["kind"], "Pod");
+    let deleted = api.call(Method::DELETE, "/api/v1/namespaces/ns/secrets/s", None).await;
+    assert_eq!(deleted.body["kind"], "Status");
+    assert_eq!(deleted.body["status"], "Success");
+    assert_eq!(deleted.body["details"]["kind"], "secrets");
+    let deleted = api.call(Method::DELETE, "/api/v1/namespaces/ns", None).await;
+    assert_eq!(deleted.body["status"]["phase"], "Terminating");
+    assert_eq!(
+        api.call(Method::GET, "/api/v1/serviceaccounts", None).await.body["items"],
+        json!([]),
+        "namespace contents go with it"
+    );
+}
+
+#[tokio::test]
+async fn create_rules() {
+    let api = Api::new();
+    api.fixture().await;
+    let sa = api
+        .create(
+            "/api/v1/namespaces/ns/serviceaccounts",
+            json!({"metadata": {"generateName": "robot-"}}),
+        )
+        .await;
+    assert!(sa["metadata"]["name"].as_str().unwrap().starts_with("robot-"));
+    let dry = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts?dryRun=All",
+            Some(json!({"metadata": {"name": "dry"}})),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::CREATED);
+    assert_eq!(
+        api.call(Method::GET, "/api/v1/namespaces/ns/serviceaccounts/dry", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts",
+            Some(json!({"metadata": {"name": "sa"}})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.message()),
+        (StatusCode::CONFLICT, "serviceaccounts \"sa\" already exists")
+    );
+    assert_eq!(reply.body["reason"], "AlreadyExists");
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts",
+            Some(json!({"metadata": {"name": "Bad_Name"}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts",
+            Some(json!({"metadata": {"name": "x", "namespace": "other"}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/gone/serviceaccounts",
+            Some(json!({"metadata": {"name": "x"}})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.message()),
+        (StatusCode::NOT_FOUND, "namespaces \"gone\" not found")
+    );
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/pods",
+            Some(json!({"metadata": {"name": "empty"}, "spec": {}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let labelled = api
+        .create(
+            "/api/v1/namespaces",
+            json!({"metadata": {"name": "lab", "labels": {"team": "a"}}}),
+        )
+        .await;
+    assert_eq!(
+        labelled["metadata"]["labels"],
+        json!({"team": "a", "kubernetes.io/metadata.name": "lab"})
+    );
+}
+
+#[tokio::test]
+async fn list_selectors() {
+    let api = Api::new();
+    api.fixture().await;
+    for (name, tier) in [("a", "front"), ("b", "back"), ("c", "front")] {
+        api.create(
+            "/api/v1/namespaces/ns/secrets",
+            json!({"metadata": {"name": name, "labels": {"tier": tier}}}),
+        )
+        .await;
+    }
+    let names = |body: serde_json::Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let reply = api
+        .call(
+            Method::GET,
+            "/api/v1/namespaces/ns/secrets?labelSelector=tier%3Dfront",
+            None,
+        )
+        .await;
+    assert_eq!(names(reply.body), ["a", "c"]);
+    let reply = api
+        .call(
+            Method::GET,
+            "/api/v1/namespaces/ns/secrets?labelSelector=tier+in+(back)",
+            None,
+        )
+        .await;
+    assert_eq!(names(reply.body), ["b"]);
+    let reply = api
+        .call(Method::GET, "/api/v1/secrets?fieldSelector=metadata.name%3Dc", None)
+        .await;
+    assert_eq!(names(reply.body), ["c"]);
+}
+
+#[tokio::test]
+async fn concurrent_creates_lose_nothing_and_resource_versions_increase() {
+    let api = Arc::new(Api::new());
+    api.create("/api/v1/namespaces", json!({"metadata": {"name": "ns"}}))
+        .await;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            api.create(
+                "/api/v1/namespaces/ns/serviceaccounts",
+                json!({"metadata": {"name": format!("sa-{i}")}}),
+            )
+            .await["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        }));
+    }
+    let mut versions = HashSet::new();
+    for task in tasks {
+        versions.insert(task.await.unwrap());
+    }
+    assert_eq!(versions.len(), 64, "every resourceVersion distinct");
+    let list = api
+        .call(Method::GET, "/api/v1/namespaces/ns/serviceaccounts", None)
+        .await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 64);
+    assert_eq!(
+        list.body["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap(),
+        *versions.iter().max().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn discovery_for_kubectl() {
+    let api = Api::new();
+    let v1 = api.call(Method::GET, "/api/v1", None).await;
+    let names: Vec<&str> = v1.body["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"serviceaccounts/token"));
+    let aggregated = api
+        .raw(
+            Method::GET,
+            "/apis",
+            None,
+            &[(
+                "accept",
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+            )],
+        )
+        .await;
+    assert_eq!(
+        aggregated.body["kind"], "APIGroupList",
+        "the legacy form answers an aggregated-discovery request"
+    );
+    assert_eq!(
+        api.call(Method::GET, "/version", None).await.body["gitVersion"],
+        "v1.37.0-tokenrequest"
+    );
+}
