@@ -448,3 +448,32 @@ async fn completions_for_each_shell() {
         assert!(out.success().stdout.contains("kube-tokenrequest"), "{shell}");
     }
 }
+
+/// `--issuer-url` needs no kubeconfig; the embedded server, like a default cluster, refuses anonymous readers of
+/// its OIDC metadata (R25), which must come out as one line.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_from_an_issuer_url_reports_an_unreadable_issuer() {
+    let cluster = Cluster::start(ServerConfig::loopback()).await;
+    let created = run({
+        let mut cmd = cluster.cli();
+        cmd.args(["create", "robot"]);
+        cmd
+    })
+    .await;
+    let token = created.success().stdout.trim().to_owned();
+    let verified = run({
+        let mut cmd = bare_cli(cluster.dir.path());
+        cmd.args(["verify", "-", "--issuer-url", &cluster.server.url(), "--issuer-ca"])
+            .arg(cluster.dir.path().join("ca.pem"))
+            .write_stdin(token);
+        cmd
+    })
+    .await;
+    let line = verified.one_line_failure();
+    assert!(
+        line.starts_with("error: cannot read the issuer's keys: cannot fetch https://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(line.contains("403 Forbidden"), "{line}");
+    cluster.server.shutdown().await;
+}

@@ -10,6 +10,7 @@ use std::future::Future;
 use http::Method;
 use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
+use tokenrequest_types::token::Token;
 
 use crate::api_call::{ApiError, call};
 
@@ -127,6 +128,7 @@ fn path_of(uri: &str) -> Result<String, FetchError> {
 pub struct IssuerKeySource {
     http: reqwest::Client,
     issuer: String,
+    bearer_token: Option<Token>,
 }
 
 impl IssuerKeySource {
@@ -144,7 +146,15 @@ impl IssuerKeySource {
         Ok(Self {
             http,
             issuer: issuer.trim_end_matches('/').to_owned(),
+            bearer_token: None,
         })
+    }
+
+    /// Sends `token` as a bearer token: an API server serves discovery only to authenticated callers unless a
+    /// cluster binds `system:service-account-issuer-discovery` to anonymous users (R25).
+    pub fn with_bearer_token(mut self, token: Token) -> Self {
+        self.bearer_token = Some(token);
+        self
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, url: &str, what: &'static str) -> Result<T, FetchError> {
@@ -152,7 +162,11 @@ impl IssuerKeySource {
             url: url.to_owned(),
             source,
         };
-        let response = self.http.get(url).send().await.map_err(http_error)?;
+        let mut request = self.http.get(url);
+        if let Some(token) = &self.bearer_token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = request.send().await.map_err(http_error)?;
         let body = response
             .error_for_status()
             .map_err(http_error)?

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::PostParams;
 use tokenrequest_client::cache::{CacheConfig, CacheKey, TokenCache, TokenSource};
-use tokenrequest_client::oidc::ClusterKeySource;
+use tokenrequest_client::oidc::{ClusterKeySource, IssuerKeySource};
 use tokenrequest_client::{
     BoundObjectRef, IssuedToken, ProbedPolicy, RequestError, TokenClient, TokenRequestOptions, Verifier,
     VerifierConfig, VerifyError, probe,
@@ -310,5 +310,30 @@ async fn probe_leaves_nothing_behind() {
         .filter(|ns| ns.metadata.deletion_timestamp.is_none())
         .collect();
     assert!(live.is_empty(), "the scratch namespace is deleted or terminating");
+    server.shutdown().await;
+}
+
+/// A relying party outside the cluster: discovery and JWKS over plain HTTPS from the issuer URL, authenticated
+/// with a service-account token because the API server does not serve them to anonymous callers (R25).
+#[tokio::test]
+async fn verifies_through_the_issuer_url() {
+    let (server, client) = start_with_service_account(ServerConfig::loopback()).await;
+    let tokens = TokenClient::new(client);
+    let issued = tokens
+        .request(NAMESPACE, SERVICE_ACCOUNT, &TokenRequestOptions::default())
+        .await
+        .unwrap();
+    let source = IssuerKeySource::new(&server.url(), Some(server.ca_pem().as_bytes()))
+        .unwrap()
+        .with_bearer_token(issued.token().clone());
+    let verifier = Verifier::new(source, VerifierConfig::new(vec![]));
+    let verified = verifier.verify(issued.token().expose()).await.unwrap();
+    assert_eq!(verified.claims.iss, DEFAULT_ISSUER);
+    let anonymous = Verifier::new(
+        IssuerKeySource::new(&server.url(), Some(server.ca_pem().as_bytes())).unwrap(),
+        VerifierConfig::new(vec![]),
+    );
+    let err = anonymous.verify(issued.token().expose()).await.unwrap_err();
+    assert!(matches!(err, VerifyError::Fetch(_)), "{err}");
     server.shutdown().await;
 }
