@@ -135,7 +135,11 @@ impl Step {
 
     fn finish(&mut self, mark: char, message: &str) {
         self.finished = true;
-        let line = format!("{mark} {} {message} ({})", self.name, elapsed(self.started.elapsed()));
+        let took = elapsed(self.started.elapsed());
+        let line = match message {
+            "" => format!("{mark} {} ({took})", self.name),
+            _ => format!("{mark} {} {message} ({took})", self.name),
+        };
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
