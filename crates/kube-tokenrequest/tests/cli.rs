@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Container, Namespace, Pod, PodSpec, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::PostParams;
@@ -55,6 +55,31 @@ impl Cluster {
         };
         Api::<ServiceAccount>::namespaced(client, "team-a")
             .create(&PostParams::default(), &service_account)
+            .await
+            .unwrap();
+    }
+
+    /// A pod `web` running as `robot`.
+    async fn create_pod(&self) {
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&self.server.kubeconfig_yaml()).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        let pod = Pod {
+            metadata: named("web"),
+            spec: Some(PodSpec {
+                service_account_name: Some("robot".to_owned()),
+                containers: vec![Container {
+                    name: "web".to_owned(),
+                    image: Some("registry.k8s.io/pause:3.10".to_owned()),
+                    ..Container::default()
+                }],
+                ..PodSpec::default()
+            }),
+            ..Pod::default()
+        };
+        Api::<Pod>::namespaced(kube::Client::try_from(config).unwrap(), "team-a")
+            .create(&PostParams::default(), &pod)
             .await
             .unwrap();
     }
@@ -475,5 +500,41 @@ async fn verify_from_an_issuer_url_reports_an_unreadable_issuer() {
         "{line}"
     );
     assert!(line.contains("403 Forbidden"), "{line}");
+    cluster.server.shutdown().await;
+}
+
+/// A pod-bound 3607 s token: inspect shows the binding, the one-year `exp` and `warnafter` (R9).
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_shows_a_pod_binding_and_the_extension() {
+    let cluster = Cluster::start(ServerConfig::loopback()).await;
+    cluster.create_pod().await;
+    let created = run({
+        let mut cmd = cluster.cli();
+        cmd.args([
+            "create",
+            "robot",
+            "--duration",
+            "3607s",
+            "--bound-object-kind",
+            "Pod",
+            "--bound-object-name",
+            "web",
+        ]);
+        cmd
+    })
+    .await;
+    let token = created.success().stdout.trim().to_owned();
+    let text = run({
+        let mut cmd = cluster.cli();
+        cmd.arg("inspect").write_stdin(token);
+        cmd
+    })
+    .await;
+    let stdout = &text.success().stdout;
+    assert!(
+        stdout.contains("(expires in 364d23h)") || stdout.contains("(expires in 365d)"),
+        "{stdout}"
+    );
+    redacting().bind(|| insta::assert_snapshot!("inspect_pod_bound", stdout));
     cluster.server.shutdown().await;
 }

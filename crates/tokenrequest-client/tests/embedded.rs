@@ -13,8 +13,8 @@ use kube::api::PostParams;
 use tokenrequest_client::cache::{CacheConfig, CacheKey, TokenCache, TokenSource};
 use tokenrequest_client::oidc::{ClusterKeySource, IssuerKeySource};
 use tokenrequest_client::{
-    BoundObjectRef, IssuedToken, ProbedPolicy, RequestError, TokenClient, TokenRequestOptions, Verifier,
-    VerifierConfig, VerifyError, probe,
+    BoundObjectRef, IssuedToken, ProbeError, ProbedPolicy, RequestError, TokenClient, TokenRequestOptions, Verifier,
+    VerifierConfig, VerifyError, probe, probe_until,
 };
 use tokenrequest_server::{RunningServer, ServerConfig};
 use tokenrequest_types::binding::BoundKind;
@@ -335,5 +335,26 @@ async fn verifies_through_the_issuer_url() {
     );
     let err = anonymous.verify(issued.token().expose()).await.unwrap_err();
     assert!(matches!(err, VerifyError::Fetch(_)), "{err}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_probe_still_cleans_up() {
+    let (server, client) = start(ServerConfig::loopback()).await;
+    let err = probe_until(client.clone(), std::future::ready(())).await.unwrap_err();
+    assert!(matches!(err, ProbeError::Cancelled), "{err}");
+    let namespaces = Api::<Namespace>::all(client).list(&Default::default()).await.unwrap();
+    assert!(
+        namespaces
+            .items
+            .iter()
+            .filter(|ns| ns
+                .metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(tokenrequest_client::PROBE_LABEL)))
+            .all(|ns| ns.metadata.deletion_timestamp.is_some()),
+        "the scratch namespace is deleted or terminating"
+    );
     server.shutdown().await;
 }

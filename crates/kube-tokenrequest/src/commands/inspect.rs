@@ -85,7 +85,7 @@ pub fn write_text(token: &UnverifiedToken, now: Timestamp, out: &mut impl Write)
     ];
     for (name, reference) in parts {
         if let Some(reference) = reference {
-            writeln!(out, "  {name:<16} {}", object(reference))?;
+            writeln!(out, "  {:<17}{}", format!("{name}:"), object(reference))?;
         }
     }
     if let Some(warnafter) = kubernetes.warnafter {
