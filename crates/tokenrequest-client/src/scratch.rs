@@ -54,13 +54,13 @@ impl Scratch {
             },
             ..Namespace::default()
         };
-        create(Api::<Namespace>::all(scratch.client.clone()), ns).await?;
+        create("namespace", Api::<Namespace>::all(scratch.client.clone()), ns).await?;
         // Never rely on `default`: without a controller-manager it does not exist.
         let sa = ServiceAccount {
             metadata: named(&scratch.service_account),
             ..ServiceAccount::default()
         };
-        create(scratch.namespaced(), sa).await?;
+        create("service account", scratch.namespaced(), sa).await?;
         Ok(scratch)
     }
 
@@ -79,17 +79,17 @@ impl Scratch {
             }),
             ..Pod::default()
         };
-        self.pod = Some(create(self.namespaced(), pod).await?);
+        self.pod = Some(create("pod", self.namespaced(), pod).await?);
         let secret = Secret {
             metadata: named("probe"),
             ..Secret::default()
         };
-        self.secret = Some(create(self.namespaced(), secret).await?);
+        self.secret = Some(create("secret", self.namespaced(), secret).await?);
         let node = Node {
             metadata: named(&format!("{}-node", self.namespace)),
             ..Node::default()
         };
-        self.node = Some(create(Api::<Node>::all(self.client.clone()), node).await?);
+        self.node = Some(create("node", Api::<Node>::all(self.client.clone()), node).await?);
         Ok(())
     }
 
@@ -142,35 +142,22 @@ fn named(name: &str) -> ObjectMeta {
     }
 }
 
-/// Creates `object` and returns its name and uid.
-async fn create<K>(api: Api<K>, object: K) -> Result<(String, String), ScratchError>
+/// Creates `object` (a `kind`, for the error) and returns its name and uid.
+async fn create<K>(kind: &'static str, api: Api<K>, object: K) -> Result<(String, String), ScratchError>
 where
     K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
-    K::DynamicType: Default,
 {
-    let kind = K::kind(&K::DynamicType::default()).to_string();
     let name = object.meta().name.clone().unwrap_or_default();
     let created = api
         .create(&PostParams::default(), &object)
         .await
         .map_err(|source| ScratchError {
-            kind: static_kind(&kind),
+            kind,
             name: name.clone(),
             source,
         })?;
     let uid = created.meta().uid.clone().unwrap_or_default();
     Ok((name, uid))
-}
-
-fn static_kind(kind: &str) -> &'static str {
-    match kind {
-        "Namespace" => "namespace",
-        "ServiceAccount" => "service account",
-        "Pod" => "pod",
-        "Secret" => "secret",
-        "Node" => "node",
-        _ => "object",
-    }
 }
 
 fn log_delete<T>(kind: &str, name: &str, result: Result<T, kube::Error>) {
