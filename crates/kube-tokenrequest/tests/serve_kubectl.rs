@@ -6,6 +6,8 @@
 //!
 //! Skipped, with the reason printed, where kubectl is missing. Every kubectl call is bounded (30 s).
 
+#![allow(clippy::print_stderr, reason = "a skipped test says why on stderr, as issue 5 asks")]
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -249,19 +249,25 @@ fn message(bytes: &[u8], fields: &[Field]) -> Result<Map<String, Value>, Protobu
                 )?;
                 let key = entry.get("key").and_then(Value::as_str).unwrap_or("").to_owned();
                 let value = entry.get("value").cloned().unwrap_or(Value::String(String::new()));
-                out.entry(field.name)
+                if let Some(map) = out
+                    .entry(field.name)
                     .or_insert_with(|| Value::Object(Map::new()))
                     .as_object_mut()
-                    .map(|m| m.insert(key, value));
+                {
+                    map.insert(key, value);
+                }
                 continue;
             }
             (_, wire) => return Err(ProtobufError::WireType(wire)),
         };
         if field.repeated {
-            out.entry(field.name)
+            if let Some(list) = out
+                .entry(field.name)
                 .or_insert_with(|| Value::Array(Vec::new()))
                 .as_array_mut()
-                .map(|a| a.push(value));
+            {
+                list.push(value);
+            }
         } else {
             out.insert(field.name.to_owned(), value);
         }

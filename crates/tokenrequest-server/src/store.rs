@@ -14,9 +14,8 @@ use k8s_openapi::jiff::Timestamp;
 use rand::Rng as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokenrequest_types::Status;
 use tokenrequest_types::field::{FieldError, FieldErrorKind, FieldValue};
-use tokenrequest_types::status;
+use tokenrequest_types::status::{self, StatusError};
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
 pub type Key = (String, String);
@@ -208,7 +207,7 @@ impl Store {
     /// generic/registry/store.go `Create`): name from `generateName`, validation, namespace existence, 409 when
     /// the name is taken, then uid, creationTimestamp and the next resourceVersion. With `dry_run`, everything but
     /// the write happens (and no resourceVersion is given).
-    pub fn create<K: Object>(&mut self, namespace: &str, mut object: K, dry_run: bool) -> Result<K, Status> {
+    pub fn create<K: Object>(&mut self, namespace: &str, mut object: K, dry_run: bool) -> Result<K, StatusError> {
         let namespace = if K::NAMESPACED { namespace } else { "" };
         let meta = object.metadata_mut();
         if meta.name.as_deref().unwrap_or("").is_empty()
@@ -218,19 +217,19 @@ impl Store {
         }
         let name = meta.name.clone().unwrap_or_default();
         meta.namespace = K::NAMESPACED.then(|| namespace.to_owned());
-        let mut errors = validate_name::<K>(&name, object.metadata().generate_name.is_some());
+        let mut errors = validate_name::<K>(&name);
         if errors.is_empty() {
             errors = object.prepare_for_create();
         }
         if !errors.is_empty() {
-            return Err(status::invalid(K::GROUP, K::KIND, &name, &errors));
+            return Err(status::invalid(K::GROUP, K::KIND, &name, &errors).into());
         }
         if K::NAMESPACED && !self.namespace_exists(namespace) {
-            return Err(status::not_found("", "namespaces", namespace));
+            return Err(status::not_found("", "namespaces", namespace).into());
         }
         let key = (namespace.to_owned(), name.clone());
         if K::table(self).contains_key(&key) {
-            return Err(status::already_exists(K::GROUP, K::URL_PATH_SEGMENT, &name));
+            return Err(status::already_exists(K::GROUP, K::URL_PATH_SEGMENT, &name).into());
         }
         let meta = object.metadata_mut();
         meta.uid = Some(uuid::Uuid::new_v4().to_string());
@@ -291,18 +290,13 @@ const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of 
 
 /// Object names: namespaces are DNS-1123 labels, the other kinds DNS-1123 subdomains
 /// (staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go).
-fn validate_name<K: Object>(name: &str, has_generate_name: bool) -> Vec<FieldError> {
+fn validate_name<K: Object>(name: &str) -> Vec<FieldError> {
     if name.is_empty() {
-        let detail = if has_generate_name {
-            "name or generateName is required"
-        } else {
-            "name or generateName is required"
-        };
         return vec![FieldError {
             kind: FieldErrorKind::Required,
             field: "metadata.name".to_owned(),
             value: None,
-            detail: detail.to_owned(),
+            detail: "name or generateName is required".to_owned(),
         }];
     }
     let label = K::KIND == Namespace::KIND;

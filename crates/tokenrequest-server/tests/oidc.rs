@@ -12,7 +12,10 @@ use tokenrequest_types::policy::SigningAlg;
 
 #[tokio::test]
 async fn r25_discovery_documents() {
-    let api = Api::with(|c| c.jwks_uri = Some("https://example.test/keys".into()));
+    let api = Api::with(|c| {
+        c.jwks_uri = Some("https://example.test/keys".into());
+        c.signing_alg = SigningAlg::RS256;
+    });
     api.fixture().await;
     let token = api.token_request("sa", json!({})).await.token();
     let reply = api
@@ -61,7 +64,10 @@ async fn r25_default_jwks_uri_and_http_issuer() {
 #[tokio::test]
 async fn r26_tokens_verify_with_the_served_jwks_alone() {
     for (alg, api) in [
-        (jsonwebtoken::Algorithm::RS256, Api::new()),
+        (
+            jsonwebtoken::Algorithm::RS256,
+            Api::with(|c| c.signing_alg = SigningAlg::RS256),
+        ),
         (
             jsonwebtoken::Algorithm::ES256,
             Api::with(|c| c.signing_alg = SigningAlg::ES256),

@@ -449,7 +449,10 @@ async fn r17_node_claims_for_pod_binding() {
 #[tokio::test]
 async fn r18_header_alg_and_kid() {
     for (alg, api) in [
-        ("RS256", Api::new()),
+        (
+            "RS256",
+            Api::with(|c| c.signing_alg = tokenrequest_types::policy::SigningAlg::RS256),
+        ),
         (
             "ES256",
             Api::with(|c| c.signing_alg = tokenrequest_types::policy::SigningAlg::ES256),

@@ -7,6 +7,7 @@ use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tokenrequest_server::{AppState, ServerConfig, router};
+use tokenrequest_types::policy::SigningAlg;
 use tower::ServiceExt as _;
 
 /// The default issuer, which is also the default API audience.
@@ -51,7 +52,7 @@ pub struct Api {
 }
 
 impl Api {
-    /// kube-apiserver's defaults.
+    /// kube-apiserver's defaults, but an ES256 key (see `with`).
     pub fn new() -> Self {
         Self::with(|_| {})
     }
@@ -59,6 +60,9 @@ impl Api {
     /// Defaults changed by `change`.
     pub fn with(change: impl FnOnce(&mut ServerConfig)) -> Self {
         let mut config = ServerConfig::loopback();
+        // ES256 keys are generated in microseconds, RSA-2048 keys in tens of milliseconds: tests that are not about
+        // the algorithm use ES256 (those that are set RS256 themselves) to keep `cargo test` fast.
+        config.signing_alg = SigningAlg::ES256;
         change(&mut config);
         let state = AppState::new(&config).expect("state");
         let token = state.admin_token().expose().to_owned();
