@@ -25,6 +25,7 @@ pub mod predict;
 pub mod probe;
 pub mod redact;
 pub mod registry;
+pub mod spki;
 pub mod target;
 
 pub use crate::ctx::Ctx;

@@ -118,6 +118,27 @@ fn check(pointer: &str, rule: &Rule, slot: &Value) -> Result<String, CheckFailur
     }
 }
 
+/// Replaces every occurrence of `needle` inside the strings of `value` with `placeholder`: for names and uids
+/// that the check itself created and knows exactly (a namespace with the run id, a uid), wherever they appear in
+/// messages and details.
+pub fn replace_everywhere(value: &Value, needle: &str, placeholder: &str) -> Value {
+    match value {
+        Value::String(s) if !needle.is_empty() => Value::String(s.replace(needle, placeholder)),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| replace_everywhere(v, needle, placeholder))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), replace_everywhere(v, needle, placeholder)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// A JSON value as text with tokens redacted, for failure messages.
 pub fn redacted_value(value: &Value) -> String {
     tokens_in(&value.to_string())

@@ -102,6 +102,7 @@ suite! {
     ],
     claims: [
         r18_header_alg_kid,
+        r18_kid_is_sha256_of_public_key,
         r19_sub_is_service_account,
         r19_private_claims_unbound,
         r19_iss_equals_discovery_issuer,

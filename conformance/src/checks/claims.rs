@@ -14,6 +14,7 @@ use crate::redact::{self, Rule};
 
 checks!("claims" =>
     r18_header_alg_kid ["R18"],
+    r18_kid_is_sha256_of_public_key ["R18", "R25"],
     r19_sub_is_service_account ["R19"],
     r19_private_claims_unbound ["R19"],
     r19_iss_equals_discovery_issuer ["R19", "R26"],
@@ -49,6 +50,21 @@ async fn r18_header_alg_kid(ctx: &Ctx) -> Result<(), CheckFailure> {
         Some(serde_json::json!(issued.header.alg)),
         key_alg,
     )
+}
+
+async fn r18_kid_is_sha256_of_public_key(ctx: &Ctx) -> Result<(), CheckFailure> {
+    let (_, jwks_reply) = jwks::fetch(ctx.client()).await?;
+    let keys = jwks_reply.body["keys"].as_array().cloned().unwrap_or_default();
+    ensure(!keys.is_empty(), "JWKS keys", "at least one", keys.len())?;
+    for key in &keys {
+        let der = crate::spki::der(key)?;
+        expect_eq(
+            "kid against base64url(SHA-256(PKIX DER of the key))",
+            Some(tokenrequest_types::keyid::key_id(&der).as_str()),
+            key["kid"].as_str(),
+        )?;
+    }
+    Ok(())
 }
 
 async fn r19_sub_is_service_account(ctx: &Ctx) -> Result<(), CheckFailure> {

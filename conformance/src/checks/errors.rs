@@ -10,6 +10,7 @@ use super::{SA, expect_status};
 use crate::api::{self, Call};
 use crate::ctx::Ctx;
 use crate::failure::{CheckFailure, ensure, expect_eq};
+use crate::redact;
 
 checks!("errors" =>
     r3_unknown_service_account_not_found ["R3", "R27"],
@@ -45,7 +46,12 @@ async fn r3_unknown_namespace_not_found(ctx: &Ctx) -> Result<(), CheckFailure> {
         "token in a missing namespace",
         &reply,
         &status::not_found("", "namespaces", &namespace),
-    )
+    )?;
+    ctx.snapshot(
+        "status_not_found_namespace",
+        redact::replace_everywhere(&reply.body, ctx.ns(), "[namespace]"),
+    );
+    Ok(())
 }
 
 async fn r2_name_mismatch_invalid(ctx: &Ctx) -> Result<(), CheckFailure> {
@@ -74,7 +80,9 @@ async fn r2_namespace_mismatch_bad_request(ctx: &Ctx) -> Result<(), CheckFailure
         "metadata.namespace differs from the URL",
         &reply,
         &status::bad_request("the namespace of the provided object does not match the namespace sent on the request"),
-    )
+    )?;
+    ctx.snapshot("status_bad_request_namespace", reply.body.clone());
+    Ok(())
 }
 
 async fn r29_service_account_uid_mismatch_conflict(ctx: &Ctx) -> Result<(), CheckFailure> {
@@ -92,6 +100,10 @@ async fn r29_service_account_uid_mismatch_conflict(ctx: &Ctx) -> Result<(), Chec
         &reply,
         &status::conflict(AUTHENTICATION_GROUP, "TokenRequest", SA, &reason),
     )?;
+    ctx.snapshot(
+        "status_conflict_service_account_uid",
+        redact::replace_everywhere(&reply.body, &sa_uid, "[uid]"),
+    );
     let same = json!({"metadata": {"uid": sa_uid}, "spec": {}});
     ctx.request_token_raw(SA, "", &same)
         .await?
@@ -174,7 +186,12 @@ async fn r27_forbidden_for_other_service_account(ctx: &Ctx) -> Result<(), CheckF
         "a service account asking a token for another",
         &reply,
         &status::forbidden(&user, "create", &target),
-    )
+    )?;
+    ctx.snapshot(
+        "status_forbidden_token_create",
+        redact::replace_everywhere(&reply.body, ctx.ns(), "[namespace]"),
+    );
+    Ok(())
 }
 
 async fn r27_method_not_allowed(ctx: &Ctx) -> Result<(), CheckFailure> {
@@ -185,7 +202,9 @@ async fn r27_method_not_allowed(ctx: &Ctx) -> Result<(), CheckFailure> {
     let reply = ctx.send(call).await?;
     reply.expect_code("GET on /token", 405)?;
     let status = reply.status_object("405")?;
-    expect_eq("reason", Some("MethodNotAllowed"), status.reason.as_deref())
+    expect_eq("reason", Some("MethodNotAllowed"), status.reason.as_deref())?;
+    ctx.snapshot("status_method_not_allowed", reply.body.clone());
+    Ok(())
 }
 
 async fn r27_unsupported_media_type(ctx: &Ctx) -> Result<(), CheckFailure> {
@@ -194,7 +213,9 @@ async fn r27_unsupported_media_type(ctx: &Ctx) -> Result<(), CheckFailure> {
     let mut call = Call::post_json(&path, &json!({"spec": {}}));
     call.content_type = "text/plain";
     let reply = ctx.send(call).await?;
-    expect_status("a text/plain body", &reply, &status::unsupported_media_type())
+    expect_status("a text/plain body", &reply, &status::unsupported_media_type())?;
+    ctx.snapshot("status_unsupported_media_type", reply.body.clone());
+    Ok(())
 }
 
 async fn r27_not_acceptable(ctx: &Ctx) -> Result<(), CheckFailure> {
@@ -205,7 +226,9 @@ async fn r27_not_acceptable(ctx: &Ctx) -> Result<(), CheckFailure> {
     let reply = ctx.send(call).await?;
     reply.expect_code("Accept: text/plain", 406)?;
     let status = reply.status_object("406")?;
-    expect_eq("reason", Some("NotAcceptable"), status.reason.as_deref())
+    expect_eq("reason", Some("NotAcceptable"), status.reason.as_deref())?;
+    ctx.snapshot("status_not_acceptable", reply.body.clone());
+    Ok(())
 }
 
 async fn r27_request_entity_too_large(ctx: &Ctx) -> Result<(), CheckFailure> {
@@ -222,5 +245,7 @@ async fn r27_request_entity_too_large(ctx: &Ctx) -> Result<(), CheckFailure> {
         "a body over 3 MiB",
         &reply,
         &status::request_entity_too_large(status::MAX_REQUEST_BODY_BYTES),
-    )
+    )?;
+    ctx.snapshot("status_request_entity_too_large", reply.body.clone());
+    Ok(())
 }

@@ -98,7 +98,9 @@ async fn r28_unsupported_dry_run_invalid(ctx: &Ctx) -> Result<(), CheckFailure> 
         "message",
         &format!("starting with {prefix:?}"),
         &message,
-    )
+    )?;
+    ctx.snapshot("status_invalid_dry_run", reply.body.clone());
+    Ok(())
 }
 
 async fn r28_unknown_field_warning(ctx: &Ctx) -> Result<(), CheckFailure> {

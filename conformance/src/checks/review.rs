@@ -121,6 +121,8 @@ async fn r21_malformed_token_refused(ctx: &Ctx) -> Result<(), CheckFailure> {
     for malformed in ["not-a-jwt", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
         expect_token_refused(ctx, malformed).await?;
     }
+    let reply = ctx.whoami(&Token::new("not-a-jwt")).await?;
+    ctx.snapshot("status_unauthorized", reply.body.clone());
     Ok(())
 }
 
@@ -184,5 +186,7 @@ async fn r23_empty_token_bad_request(ctx: &Ctx) -> Result<(), CheckFailure> {
         "TokenReview of an empty token",
         &reply,
         &status::bad_request("token is required for TokenReview in authentication"),
-    )
+    )?;
+    ctx.snapshot("status_bad_request_empty_token_review", reply.body.clone());
+    Ok(())
 }
