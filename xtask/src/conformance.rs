@@ -104,10 +104,12 @@ pub(crate) fn run(args: &ConformanceArgs) -> anyhow::Result<Outcome> {
     crate::interrupt::install();
     let policy = crate::policy::parse(args.policy.as_deref())?;
     let plan = Plan::new(args)?;
-    let report_dir = args
-        .report_dir
-        .clone()
-        .unwrap_or_else(|| suite::target_dir(&root).join("conformance").join(&plan.name));
+    let default_root = suite::target_dir(&root).join("conformance");
+    // The matrix covers the targets under the default root; a `--report-dir` stands alone.
+    let (report_dir, matrix_root) = match &args.report_dir {
+        Some(dir) => (dir.clone(), None),
+        None => (default_root.join(&plan.name), Some(default_root)),
+    };
     // A started target enforces the policy xtask gave it; an existing one only what --policy states.
     let expected_policy = match plan.kind {
         PlanKind::Existing(_) => args.policy.as_ref().map(|_| policy.to_string()),
@@ -134,7 +136,7 @@ pub(crate) fn run(args: &ConformanceArgs) -> anyhow::Result<Outcome> {
             summary.verdict = Verdict::Skipped;
             summary.reason = Some(format!("no container engine: {}", no_engine.reason));
             summary.duration_secs = started.elapsed().as_secs_f64();
-            report::write(&report_dir, &summary, None)?;
+            report::write(&report_dir, &summary, None, matrix_root.as_deref())?;
         }
         return Err(err);
     }
@@ -146,7 +148,7 @@ pub(crate) fn run(args: &ConformanceArgs) -> anyhow::Result<Outcome> {
         Err(err) => {
             summary.verdict = Verdict::Error;
             summary.reason = Some(crate::redact::redact_jwts(&format!("{err:#}")).into_owned());
-            report::write(&report_dir, &summary, None)?;
+            report::write(&report_dir, &summary, None, matrix_root.as_deref())?;
             return Err(err);
         }
     };
@@ -167,7 +169,7 @@ pub(crate) fn run(args: &ConformanceArgs) -> anyhow::Result<Outcome> {
     } else {
         Verdict::Passed
     };
-    let paths = report::write(&report_dir, &summary, Some(&junit))?;
+    let paths = report::write(&report_dir, &summary, Some(&junit), matrix_root.as_deref())?;
     print_verdict(&summary, &paths);
     Ok(if summary.verdict == Verdict::Passed {
         Outcome::Passed

@@ -200,8 +200,14 @@ pub(crate) fn counts(checks: &[Check]) -> (usize, usize, usize) {
 }
 
 /// Writes `junit.xml` (when there is one), `summary.json`, `report.md` and `report.html` into
-/// `dir`, then the matrix at `dir`'s parent. Returns the paths a person should open.
-pub(crate) fn write(dir: &Path, summary: &Summary, junit_xml: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
+/// `dir`, then the matrix over every target directory in `matrix_root`, if given. Returns the
+/// paths a person should open.
+pub(crate) fn write(
+    dir: &Path,
+    summary: &Summary,
+    junit_xml: Option<&str>,
+    matrix_root: Option<&Path>,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let checks = match junit_xml {
         Some(xml) => {
@@ -226,7 +232,8 @@ pub(crate) fn write(dir: &Path, summary: &Summary, junit_xml: Option<&str>) -> a
         ),
     )?;
     let mut paths = vec![dir.join("report.md"), dir.join("report.html")];
-    if let Some(root) = dir.parent()
+    // Only a root xtask owns gets a matrix: a parent of `--report-dir DIR` may be any directory.
+    if let Some(root) = matrix_root
         && let Some(matrix) = write_matrix(root)?
     {
         paths.push(matrix);
@@ -667,15 +674,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let xml = fixture("nextest-junit-failures.xml");
         let checks = checks(&xml).unwrap();
-        write(
-            &root.path().join("kind-1.37"),
-            &summary("kind-1.37", Verdict::Failed, &checks),
-            Some(&xml),
-        )
-        .unwrap();
+        let kind = summary("kind-1.37", Verdict::Failed, &checks);
+        write(&root.path().join("kind-1.37"), &kind, Some(&xml), Some(root.path())).unwrap();
         let mut skipped = summary("k3s-1.37", Verdict::Skipped, &[]);
         skipped.reason = Some("no container engine".to_owned());
-        write(&root.path().join("k3s-1.37"), &skipped, None).unwrap();
+        write(&root.path().join("k3s-1.37"), &skipped, None, Some(root.path())).unwrap();
 
         for file in [
             "kind-1.37/junit.xml",
