@@ -80,6 +80,21 @@ impl BoundKind {
     }
 }
 
+impl std::str::FromStr for BoundKind {
+    type Err = String;
+
+    /// Case-sensitive, as kube-apiserver compares kinds.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_kind(s).ok_or_else(|| format!("unknown bound object kind {s:?}: expected Pod, Secret or Node"))
+    }
+}
+
+impl serde::Serialize for BoundKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.kind())
+    }
+}
+
 impl fmt::Display for BoundKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.kind())
@@ -183,6 +198,13 @@ mod tests {
         let err = BoundKind::from_reference(&reference(api_version, kind)).unwrap_err();
         assert_eq!(status::code(&err), 400);
         assert_eq!(err.message.as_deref(), Some(message));
+    }
+
+    #[test]
+    fn kinds_parse_case_sensitively_and_serialize_as_kind() {
+        assert_eq!("Node".parse::<BoundKind>(), Ok(BoundKind::Node));
+        assert!("node".parse::<BoundKind>().is_err());
+        assert_eq!(serde_json::to_string(&BoundKind::Pod).unwrap(), "\"Pod\"");
     }
 
     #[test]
