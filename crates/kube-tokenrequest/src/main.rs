@@ -49,8 +49,16 @@ fn init_logging(command: &Command) {
         .init();
 }
 
-/// One line on stderr with the error and its causes, and exit code 1.
+/// One line on stderr with the error and its causes, and exit code 1. A closed stdout (`| head`) is not an
+/// error worth a message: the reader has what it wanted.
 fn fail(error: &anyhow::Error) -> ExitCode {
+    let broken_pipe = error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
     let line = format!("error: {}", one_line(error));
     // Nothing useful can be done when stderr is gone.
     let _ = writeln!(std::io::stderr().lock(), "{line}");

@@ -76,17 +76,25 @@ impl ApiResponse {
     }
 }
 
+/// The `Accept` of API objects and of the discovery document.
+pub(crate) const ACCEPT_JSON: &str = "application/json";
+
+/// The `Accept` of a JWKS. kube-apiserver answers 406 to `application/json` on `/openid/v1/jwks`: it serves only
+/// `application/jwk-set+json` (seen on v1.37.1). Other issuers may serve plain JSON, hence the fallback.
+pub(crate) const ACCEPT_JWK_SET: &str = "application/jwk-set+json, application/json;q=0.9";
+
 /// Sends `method path` with an optional JSON body and returns the answer, or the API's `Status` on failure.
 pub(crate) async fn call(
     client: &kube::Client,
     method: Method,
     path: &str,
+    accept: &'static str,
     json_body: Option<Vec<u8>>,
 ) -> Result<ApiResponse, ApiError> {
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
-        .header(http::header::ACCEPT, "application/json");
+        .header(http::header::ACCEPT, accept);
     if json_body.is_some() {
         builder = builder.header(http::header::CONTENT_TYPE, "application/json");
     }

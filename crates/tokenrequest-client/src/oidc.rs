@@ -12,7 +12,7 @@ use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use tokenrequest_types::token::Token;
 
-use crate::api_call::{ApiError, call};
+use crate::api_call::{ACCEPT_JSON, ACCEPT_JWK_SET, ApiError, call};
 
 /// The path of the discovery document, relative to the issuer or the API server.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -97,7 +97,7 @@ impl ClusterKeySource {
 impl KeySource for ClusterKeySource {
     async fn discovery(&self) -> Result<DiscoveryDocument, FetchError> {
         let what = "discovery document";
-        let response = call(&self.client, Method::GET, DISCOVERY_PATH, None)
+        let response = call(&self.client, Method::GET, DISCOVERY_PATH, ACCEPT_JSON, None)
             .await
             .map_err(|source| FetchError::Api { what, source })?;
         serde_json::from_slice(&response.body).map_err(|source| FetchError::Decode { what, source })
@@ -106,7 +106,7 @@ impl KeySource for ClusterKeySource {
     async fn key_set(&self, jwks_uri: &str) -> Result<JwkSet, FetchError> {
         let what = "key set";
         let path = path_of(jwks_uri)?;
-        let response = call(&self.client, Method::GET, &path, None)
+        let response = call(&self.client, Method::GET, &path, ACCEPT_JWK_SET, None)
             .await
             .map_err(|source| FetchError::Api { what, source })?;
         serde_json::from_slice(&response.body).map_err(|source| FetchError::Decode { what, source })
@@ -162,7 +162,8 @@ impl IssuerKeySource {
             url: url.to_owned(),
             source,
         };
-        let mut request = self.http.get(url);
+        let accept = if what == "key set" { ACCEPT_JWK_SET } else { ACCEPT_JSON };
+        let mut request = self.http.get(url).header(http::header::ACCEPT, accept);
         if let Some(token) = &self.bearer_token {
             request = request.bearer_auth(token.expose());
         }

@@ -13,7 +13,7 @@ use tokenrequest_types::{
     BoundObjectReference, Status, TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec, TokenReviewStatus,
 };
 
-use crate::api_call::{ApiError, call};
+use crate::api_call::{ACCEPT_JSON, ApiError, call};
 
 /// What to ask for in a TokenRequest. Everything is sent as given: the API server, not this client, validates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -237,7 +237,7 @@ impl TokenClient {
         let path = token_path(namespace, service_account, dry_run)?;
         let body = serde_json::to_vec(body).map_err(RequestError::Encode)?;
         tracing::debug!(%path, "requesting a token");
-        let response = call(&self.client, Method::POST, &path, Some(body)).await?;
+        let response = call(&self.client, Method::POST, &path, ACCEPT_JSON, Some(body)).await?;
         let code = response.code.as_u16();
         issued_token(response.json("TokenRequest")?, response.warnings(), code)
     }
@@ -254,7 +254,7 @@ impl TokenClient {
         };
         let body = serde_json::to_vec(&review).map_err(ReviewError::Encode)?;
         let path = "/apis/authentication.k8s.io/v1/tokenreviews";
-        let response = call(&self.client, Method::POST, path, Some(body)).await?;
+        let response = call(&self.client, Method::POST, path, ACCEPT_JSON, Some(body)).await?;
         let review: TokenReview = response.json("TokenReview")?;
         review.status.ok_or(ReviewError::MissingStatus)
     }

@@ -111,13 +111,16 @@ pub async fn run(connection: &ConnectionArgs, args: CreateArgs, out: &mut impl W
     for warning in issued.warnings() {
         let _ = writeln!(std::io::stderr().lock(), "Warning: {warning}");
     }
+    // kubectl hides managedFields unless asked (`--show-managed-fields`); so does `create`.
+    let mut request = issued.to_token_request();
+    request.metadata.managed_fields = None;
     match args.output {
         CreateFormat::Token => writeln!(out, "{}", issued.token().expose())?,
         CreateFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &issued.to_token_request())?;
+            serde_json::to_writer_pretty(&mut *out, &request)?;
             writeln!(out)?;
         }
-        CreateFormat::Yaml => serde_yaml::to_writer(&mut *out, &issued.to_token_request())?,
+        CreateFormat::Yaml => serde_yaml::to_writer(&mut *out, &request)?,
     }
     Ok(ExitCode::SUCCESS)
 }
