@@ -17,6 +17,7 @@ mod libtest;
 mod policy;
 mod progress;
 mod redact;
+mod reliability;
 mod report;
 mod suite;
 mod target;
@@ -30,6 +31,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `fuzz` and `reliability` (issue 9) parse their own flags in `reliability.rs`.
+    if matches!(std::env::args().nth(1).as_deref(), Some("fuzz" | "reliability")) {
+        return reliability::main();
+    }
     let flags = flags::Xtask::parse();
     let res: anyhow::Result<ExitCode> = match flags.command {
         flags::Command::Conformance(args) => conformance::run(&args).map(conformance::Outcome::exit_code),
