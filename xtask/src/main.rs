@@ -9,6 +9,7 @@
 //! The CLI is declared once in [`flags`]; each command lives in its own module and this file only
 //! dispatches.
 
+mod bench;
 mod cargo_build;
 mod conformance;
 mod flags;
@@ -34,6 +35,10 @@ fn main() -> ExitCode {
     // `fuzz` and `reliability` (issue 9) parse their own flags in `reliability.rs`.
     if matches!(std::env::args().nth(1).as_deref(), Some("fuzz" | "reliability")) {
         return reliability::main();
+    }
+    // `bench` (issue 10) parses its own flags in `bench/`, so this file and `flags` stay untouched by it.
+    if std::env::args().nth(1).as_deref() == Some("bench") {
+        return bench::main();
     }
     let flags = flags::Xtask::parse();
     let res: anyhow::Result<ExitCode> = match flags.command {
