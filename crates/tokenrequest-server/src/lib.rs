@@ -17,6 +17,7 @@ mod error;
 mod fault;
 mod handlers;
 mod kubeconfig;
+mod managed_fields;
 mod oidc;
 mod protobuf;
 mod request_info;

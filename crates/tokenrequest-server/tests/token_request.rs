@@ -36,6 +36,17 @@ async fn r1_created_with_request_as_used() {
         "uid not filled in"
     );
     assert_ne!(reply.token(), "client-supplied");
+    // kube-apiserver records what the client set (observed/02-create-labels-status-echo.txt).
+    let managed = &b["metadata"]["managedFields"][0];
+    assert_eq!(
+        (managed["operation"].as_str(), managed["subresource"].as_str()),
+        (Some("Update"), Some("token"))
+    );
+    assert_eq!(managed["fieldsV1"]["f:spec"]["f:expirationSeconds"], json!({}));
+    assert_eq!(
+        managed["fieldsV1"]["f:metadata"]["f:labels"],
+        json!({".": {}, "f:a": {}})
+    );
     assert!(b["status"]["expirationTimestamp"].is_string());
     // Nothing is stored: the service account list is unchanged.
     let list = api

@@ -10,12 +10,14 @@ use http::{HeaderMap, StatusCode};
 use k8s_openapi::api::authentication::v1::{
     SelfSubjectReview, SelfSubjectReviewStatus, TokenReview, TokenReviewStatus, UserInfo,
 };
+use tokenrequest_types::review::TokenRejection;
 use tokenrequest_types::status;
 
 use crate::authn::{self, User};
 use crate::decode::{self, Decoded, Expected};
 use crate::error::ApiError;
 use crate::handlers::warning_header;
+use crate::managed_fields;
 use crate::state::AppState;
 use crate::store::now_time;
 
@@ -57,6 +59,7 @@ pub async fn token_review(
     if review.spec.token.is_empty() {
         return Err(status::bad_request("token is required for TokenReview in authentication").into());
     }
+    let as_set = serde_json::to_value(&review).unwrap_or_default();
     let token = review.spec.token.clone();
     let requested = review.spec.audiences.clone().unwrap_or_default();
     review.status = Some(match authn::authenticate_token(&state, &token, &requested) {
@@ -73,16 +76,33 @@ pub async fn token_review(
         },
         Err(rejection) => {
             tracing::info!(%rejection, "token review rejected a token");
+            // kube-apiserver runs two service-account token authenticators (legacy and bound) behind a union; a
+            // token one of them claims and rejects comes back aggregated with the other's refusal
+            // (xtask/controlplane/observed/64, 69: "[invalid bearer token, <reason>]").
+            let error = match rejection {
+                TokenRejection::NotClaimed => rejection.to_string(),
+                other => format!("[invalid bearer token, {other}]"),
+            };
             TokenReviewStatus {
                 authenticated: None,
                 user: Some(UserInfo::default()),
                 audiences: None,
-                error: Some(rejection.to_string()),
+                error: Some(error),
             }
         }
     });
     review.metadata.creation_timestamp = None;
-    Ok(created(review, &decoded.warnings))
+    let mut body = serde_json::to_value(&review).unwrap_or_default();
+    let manager = managed_fields::manager(query.as_deref(), &headers);
+    let time = serde_json::to_value(now_time()).unwrap_or_default();
+    body["metadata"]["managedFields"] = serde_json::json!([managed_fields::entry(
+        &as_set,
+        &manager,
+        expected.api_version,
+        None,
+        &time
+    )]);
+    Ok(created(body, &decoded.warnings))
 }
 
 /// Tells the caller who they are.

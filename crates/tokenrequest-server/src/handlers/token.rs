@@ -24,6 +24,7 @@ use crate::decode::{self, Expected};
 use crate::error::ApiError;
 use crate::fault::Fault;
 use crate::handlers::warning_header;
+use crate::managed_fields;
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -53,6 +54,10 @@ pub async fn create_token(
     let options = decode::create_options(query.as_deref())?;
     let decoded = decode::decode::<TokenRequest>(&bytes, format, TOKEN_REQUEST, options.field_validation)?;
     let mut request = decoded.object;
+    // What the client set, after defaulting (the spec is a value in Go, so expirationSeconds is always set).
+    let mut as_set = request.clone();
+    defaults::default_expiration(as_set.spec.get_or_insert_with(Default::default));
+    let as_set = serde_json::to_value(&as_set).unwrap_or_default();
     if request
         .metadata
         .namespace
@@ -81,6 +86,15 @@ pub async fn create_token(
     if let Some(spec) = body.get_mut("spec").and_then(|s| s.as_object_mut()) {
         spec.entry("boundObjectRef").or_insert(serde_json::Value::Null);
     }
+    let manager = managed_fields::manager(query.as_deref(), &headers);
+    let time = body["metadata"]["creationTimestamp"].clone();
+    body["metadata"]["managedFields"] = serde_json::json!([managed_fields::entry(
+        &as_set,
+        &manager,
+        TOKEN_REQUEST.api_version,
+        Some("token"),
+        &time
+    )]);
     let mut response = (code, Json(body)).into_response();
     for warning in &warnings {
         let (name, value) = warning_header(warning);
