@@ -12,6 +12,7 @@
 mod bench;
 mod cargo_build;
 mod conformance;
+mod differential;
 mod flags;
 mod interrupt;
 mod libtest;
@@ -39,6 +40,10 @@ fn main() -> ExitCode {
     // `bench` (issue 10) parses its own flags in `bench/`, so this file and `flags` stay untouched by it.
     if std::env::args().nth(1).as_deref() == Some("bench") {
         return bench::main();
+    }
+    // `differential` (issue 11) parses its own flags in `differential/`, like `bench`.
+    if std::env::args().nth(1).as_deref() == Some("differential") {
+        return differential::main();
     }
     let flags = flags::Xtask::parse();
     let res: anyhow::Result<ExitCode> = match flags.command {
