@@ -57,8 +57,15 @@ pub(crate) fn build(root: &Path, package: &str, what: Build, step: &Step) -> any
     let mut diagnostics = Vec::new();
     for line in BufReader::new(stderr).lines() {
         let line = line.context("reading cargo's output")?;
+        // Cargo's status lines (`Compiling x`, `Blocking waiting for file lock ...`) show what the
+        // build is doing; diagnostics are kept for the error.
         let trimmed = line.trim_start();
-        if trimmed.starts_with("Compiling") || trimmed.starts_with("Finished") {
+        if trimmed
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_alphabetic()))
+            && trimmed.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        {
             step.message(trimmed);
         }
         diagnostics.push(line);
