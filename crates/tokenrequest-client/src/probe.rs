@@ -51,7 +51,6 @@ pub struct ProbedPolicy {
     /// The discovery document's `id_token_signing_alg_values_supported`.
     pub discovery_algorithms: Vec<String>,
     /// The kinds a token could be bound to.
-    #[serde(serialize_with = "kinds")]
     pub bound_kinds: Vec<BoundKind>,
     /// 600 when 599 s is refused and 600 s granted; `None` when the boundary is elsewhere.
     pub min_expiration_seconds: Option<i64>,
@@ -59,10 +58,6 @@ pub struct ProbedPolicy {
 
 fn display<S: serde::Serializer>(value: &TokenPolicy, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
-}
-
-fn kinds<S: serde::Serializer>(kinds: &[BoundKind], serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_seq(kinds.iter().map(|kind| kind.kind()))
 }
 
 /// Why a probe failed. The scratch objects are deleted either way.

@@ -7,10 +7,12 @@
 //! go-jose's `DefaultLeeway`, which kube-apiserver applies to `exp`, `nbf` and `iat`.
 //! Signature checks are done by `jsonwebtoken`; nothing here touches bytes of a key or a signature.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use tokenrequest_types::claims::Claims;
 use tokenrequest_types::review::LEEWAY_SECONDS;
 use tokenrequest_types::token::{JoseHeader, TokenFormatError, UnverifiedToken};
@@ -123,10 +125,30 @@ pub struct VerifiedToken {
     pub claims: Claims,
 }
 
-/// The keys of one issuer, as last fetched.
+/// The keys of one issuer, as last fetched, ready to verify with: each JWK is turned into a key once per fetch,
+/// not once per token. `None` marks a key that must not be used (symmetric, or not a valid public key).
 struct KeyCache {
     issuer: String,
-    keys: JwkSet,
+    keys: HashMap<String, Option<Arc<DecodingKey>>>,
+}
+
+impl KeyCache {
+    fn new(issuer: String, set: &JwkSet) -> Self {
+        let keys = set
+            .keys
+            .iter()
+            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, public_key(jwk))))
+            .collect();
+        Self { issuer, keys }
+    }
+}
+
+/// The verification key of a JWK. A symmetric key in a JWKS would let the "public" key sign: never used.
+fn public_key(jwk: &Jwk) -> Option<Arc<DecodingKey>> {
+    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
+        return None;
+    }
+    DecodingKey::from_jwk(jwk).ok().map(Arc::new)
 }
 
 /// Verifies tokens against one issuer's keys, fetched on first use and cached.
@@ -153,23 +175,27 @@ impl<S: KeySource> Verifier<S> {
 
     /// Verifies `token` as of `now` (unix seconds).
     pub async fn verify_at(&self, token: &str, now: i64) -> Result<VerifiedToken, VerifyError> {
+        let token = token.trim();
         let unverified = UnverifiedToken::parse(token).map_err(VerifyError::Malformed)?;
         let alg = asymmetric_algorithm(&unverified.header().alg)?;
-        let kid = unverified.header().kid.clone().ok_or(VerifyError::MissingKeyId)?;
+        let kid = unverified.header().kid.as_deref().ok_or(VerifyError::MissingKeyId)?;
         let issuer = &unverified.claims().iss;
-        let jwk = self.issuer_and_key(issuer, &kid).await?;
-        let claims = check_signature(token, alg, &kid, &jwk)?;
-        self.check_audience(&claims, issuer)?;
-        check_times(&claims, now, self.config.leeway)?;
+        let key = self.issuer_and_key(issuer, kid).await?;
+        let key = key.ok_or_else(|| key_mismatch(kid, alg))?;
+        check_signature(token, alg, kid, &key)?;
+        // The claims were decoded from the very bytes the signature covers, so they need no second decoding.
+        let claims = unverified.claims();
+        self.check_audience(claims, issuer)?;
+        check_times(claims, now, self.config.leeway)?;
         Ok(VerifiedToken {
             header: unverified.header().clone(),
-            claims,
+            claims: claims.clone(),
         })
     }
 
     /// The expected issuer and the key `kid`. A token from a foreign issuer is reported before its key is looked
     /// up, as kube-apiserver does (R21), so it never causes a refetch.
-    async fn issuer_and_key(&self, token_issuer: &str, kid: &str) -> Result<Jwk, VerifyError> {
+    async fn issuer_and_key(&self, token_issuer: &str, kid: &str) -> Result<Option<Arc<DecodingKey>>, VerifyError> {
         let mut guard = self.keys.lock().await;
         let (mut current, fetched_now) = match guard.take() {
             Some(cached) => (cached, false),
@@ -186,15 +212,15 @@ impl<S: KeySource> Verifier<S> {
         fetched_now: bool,
         token_issuer: &str,
         kid: &str,
-    ) -> Result<Jwk, VerifyError> {
+    ) -> Result<Option<Arc<DecodingKey>>, VerifyError> {
         if token_issuer != current.issuer {
             return Err(VerifyError::ForeignIssuer {
                 actual: token_issuer.to_owned(),
                 expected: current.issuer.clone(),
             });
         }
-        if let Some(jwk) = current.keys.find(kid) {
-            return Ok(jwk.clone());
+        if let Some(key) = current.keys.get(kid) {
+            return Ok(key.clone());
         }
         if fetched_now {
             return Err(VerifyError::UnknownKeyId(kid.to_owned()));
@@ -204,7 +230,7 @@ impl<S: KeySource> Verifier<S> {
         *current = self.fetch().await?;
         current
             .keys
-            .find(kid)
+            .get(kid)
             .cloned()
             .ok_or_else(|| VerifyError::UnknownKeyId(kid.to_owned()))
     }
@@ -213,7 +239,7 @@ impl<S: KeySource> Verifier<S> {
         let discovery = self.source.discovery().await?;
         let keys = self.source.key_set(&discovery.jwks_uri).await?;
         let issuer = self.config.issuer.clone().unwrap_or(discovery.issuer);
-        Ok(KeyCache { issuer, keys })
+        Ok(KeyCache::new(issuer, &keys))
     }
 
     fn check_audience(&self, claims: &Claims, issuer: &str) -> Result<(), VerifyError> {
@@ -249,30 +275,27 @@ fn asymmetric_algorithm(alg: &str) -> Result<Algorithm, VerifyError> {
     }
 }
 
-/// Checks the signature with `jwk` and returns the claims. Claims are judged afterwards, by the caller.
-fn check_signature(token: &str, alg: Algorithm, kid: &str, jwk: &Jwk) -> Result<Claims, VerifyError> {
-    let mismatch = || VerifyError::KeyMismatch {
+fn key_mismatch(kid: &str, alg: Algorithm) -> VerifyError {
+    VerifyError::KeyMismatch {
         kid: kid.to_owned(),
         alg: format!("{alg:?}"),
-    };
-    // A symmetric key in a JWKS would let the "public" key sign: refuse it whatever the token says.
-    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
-        return Err(mismatch());
     }
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| mismatch())?;
-    let mut validation = Validation::new(alg);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    match jsonwebtoken::decode::<Claims>(token, &key, &validation) {
-        Ok(data) => Ok(data.claims),
+}
+
+/// Checks the signature over `header.claims` with `key`.
+fn check_signature(token: &str, alg: Algorithm, kid: &str, key: &DecodingKey) -> Result<(), VerifyError> {
+    let Some((message, signature)) = token.rsplit_once('.') else {
+        return Err(VerifyError::Malformed(TokenFormatError::Parts(1)));
+    };
+    match jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(VerifyError::BadSignature),
         Err(e) => Err(match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::BadSignature,
+            jsonwebtoken::errors::ErrorKind::Base64(_) => VerifyError::BadSignature,
             jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
             | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
             | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
-            | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat => mismatch(),
+            | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat => key_mismatch(kid, alg),
             other => VerifyError::Verification(format!("{other:?}")),
         }),
     }

@@ -259,3 +259,19 @@ async fn refuses_garbage_without_echoing_it() {
     assert!(matches!(err, VerifyError::Malformed(_)), "{err}");
     assert!(!err.to_string().contains("secret-garbage"));
 }
+
+#[tokio::test]
+async fn refuses_a_key_of_another_family() {
+    let key = TestKey::generate("k1");
+    let keys = FakeKeys::new(&[&key]);
+    let header = json!({"alg": "RS256", "kid": "k1"});
+    let part = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let token = format!(
+        "{}.{}.{}",
+        part(&header),
+        part(&claims()),
+        URL_SAFE_NO_PAD.encode("sig")
+    );
+    let err = verifier(&keys).verify_at(&token, NOW).await.unwrap_err();
+    assert!(matches!(err, VerifyError::KeyMismatch { .. }), "{err}");
+}

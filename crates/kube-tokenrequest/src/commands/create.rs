@@ -25,8 +25,8 @@ pub struct CreateArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,
     /// Bind the token to an object of this kind.
-    #[arg(long, value_enum, requires = "bound_object_name", value_name = "KIND")]
-    pub bound_object_kind: Option<BindKind>,
+    #[arg(long, requires = "bound_object_name", value_name = "KIND", value_parser = bound_kind_parser())]
+    pub bound_object_kind: Option<BoundKind>,
     /// The name of the object to bind to.
     #[arg(long, requires = "bound_object_kind", value_name = "NAME")]
     pub bound_object_name: Option<String>,
@@ -41,18 +41,12 @@ pub struct CreateArgs {
     pub output: CreateFormat,
 }
 
-/// Kinds a token can be bound to, spelled as Kubernetes does.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum BindKind {
-    /// A pod running as the service account.
-    #[value(name = "Pod")]
-    Pod,
-    /// A secret in the namespace.
-    #[value(name = "Secret")]
-    Secret,
-    /// A node.
-    #[value(name = "Node")]
-    Node,
+/// `Pod`, `Secret` or `Node`, parsed by `tokenrequest-types`; the possible values are listed for help and
+/// completions.
+fn bound_kind_parser() -> impl clap::builder::TypedValueParser<Value = BoundKind> {
+    use clap::builder::TypedValueParser as _;
+    let names = BoundKind::ALL.map(BoundKind::kind);
+    clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<BoundKind>())
 }
 
 /// What `create` prints.
@@ -82,11 +76,7 @@ impl CreateArgs {
             .transpose()?;
         let bound_object = match (self.bound_object_kind, &self.bound_object_name) {
             (Some(kind), Some(name)) => Some(BoundObjectRef {
-                kind: match kind {
-                    BindKind::Pod => BoundKind::Pod,
-                    BindKind::Secret => BoundKind::Secret,
-                    BindKind::Node => BoundKind::Node,
-                },
+                kind,
                 name: name.clone(),
                 uid: self.bound_object_uid.clone(),
             }),
