@@ -423,7 +423,7 @@ fn matrix_markdown(targets: &[TargetResults]) -> String {
     for t in targets {
         let s = &t.summary;
         let verdict = match (&s.verdict, &s.reason) {
-            (Verdict::Skipped, Some(reason)) => format!("skipped: {}", md_cell(reason)),
+            (Verdict::Skipped, Some(reason)) => format!("skipped: {}", md_cell(short_reason(reason))),
             (verdict, _) => verdict.as_str().to_owned(),
         };
         let version = s.kubernetes_version.clone().unwrap_or_else(|| "?".to_owned());
@@ -434,6 +434,12 @@ fn matrix_markdown(targets: &[TargetResults]) -> String {
         );
     }
     md
+}
+
+/// A matrix cell has room for `no container engine`, not for docker's whole message (which the
+/// target's own report keeps).
+fn short_reason(reason: &str) -> &str {
+    reason.split(':').next().unwrap_or(reason).trim()
 }
 
 fn esc(text: &str) -> String {
@@ -544,7 +550,7 @@ fn matrix_html(targets: &[TargetResults]) -> String {
     for t in targets {
         let s = &t.summary;
         let label = match (&s.verdict, &s.reason) {
-            (Verdict::Skipped, Some(reason)) => format!("skipped: {reason}"),
+            (Verdict::Skipped, Some(reason)) => format!("skipped: {}", short_reason(reason)),
             (verdict, _) => format!("{} ({}/{})", verdict.as_str(), s.passed, s.passed + s.failed),
         };
         let _ = write!(h, "<td class=\"{}\">{}</td>", verdict_class(s.verdict), esc(&label));
