@@ -460,9 +460,9 @@ fn conformance(root: &Path, args: &[&str], log: &Path, rust_log: Option<&str>) -
     Ok(cmd.spawn()?)
 }
 
-/// PIDs of `kube-tokenrequest serve` processes started by xtask's embedded target (their kubeconfig lives in a
-/// `kube-tokenrequest-embedded-*` temp dir), read from /proc.
-fn embedded_servers() -> BTreeSet<u32> {
+/// The `kube-tokenrequest serve` processes that descend from `ancestor` (read from /proc). Only descendants count:
+/// other people's runs on the same machine have servers of their own, which are none of this check's business.
+fn served_by(ancestor: u32) -> BTreeSet<u32> {
     let mut found = BTreeSet::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
@@ -471,16 +471,36 @@ fn embedded_servers() -> BTreeSet<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("kube-tokenrequest")
-            && cmdline.contains(" serve")
-            && cmdline.contains("kube-tokenrequest-embedded-")
-        {
+        if is_serve(pid) && descends_from(pid, ancestor) {
             found.insert(pid);
         }
     }
     found
+}
+
+fn is_serve(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    cmdline.contains("kube-tokenrequest") && cmdline.contains(" serve")
+}
+
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`; comm may hold spaces and parentheses, so read after the last ')'.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    for _ in 0..64 {
+        if pid == ancestor {
+            return true;
+        }
+        match parent(pid) {
+            Some(p) if p > 1 => pid = p,
+            _ => return false,
+        }
+    }
+    false
 }
 
 fn wait_exit(child: &mut std::process::Child, limit: Duration) -> anyhow::Result<Option<std::process::ExitStatus>> {
@@ -501,9 +521,9 @@ fn interrupt(root: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
     let mut failures = Vec::new();
 
-    // 1. Embedded target: xtask starts `serve`; Ctrl-C while the suite runs must leave no server behind.
+    // 1. Embedded target: xtask starts `serve`; Ctrl-C while the suite runs must leave no server behind. Only
+    //    processes of this run's own process group are ever signalled.
     let step = progress::Step::start("interrupt", "embedded run: Ctrl-C while the suite runs");
-    let before = embedded_servers();
     let mut run = conformance(
         root,
         &["--report-dir", &work.join("embedded").display().to_string()],
@@ -513,8 +533,7 @@ fn interrupt(root: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(900);
     let mut server = None;
     while Instant::now() < deadline && run.try_wait()?.is_none() {
-        let new: Vec<u32> = embedded_servers().difference(&before).copied().collect();
-        if let Some(pid) = new.first() {
+        if let Some(pid) = served_by(run.id()).first() {
             server = Some(*pid);
             break;
         }
@@ -532,17 +551,13 @@ fn interrupt(root: &Path) -> anyhow::Result<()> {
     let _ = rustix::process::kill_process_group(group(&run), rustix::process::Signal::INT);
     let exited = wait_exit(&mut run, Duration::from_secs(60))?;
     std::thread::sleep(Duration::from_millis(500));
-    let left: Vec<u32> = embedded_servers().difference(&before).copied().collect();
-    let line = format!(
-        "xtask exited: {exited:?}; server {server_pid} still running: {}",
-        left.contains(&server_pid)
-    );
-    if exited.is_none() || !left.is_empty() {
-        failures.push(format!("embedded run: {line}; leftover servers {left:?}"));
+    // The server is an orphan now if it survived; its pid (and command line, against reuse) tells.
+    let survived = is_serve(server_pid);
+    let line = format!("xtask exited: {exited:?}; its server (pid {server_pid}) still running: {survived}");
+    if exited.is_none() || survived {
+        failures.push(format!("embedded run: {line}"));
+        // Everything this run started is in its process group, the surviving server included.
         let _ = rustix::process::kill_process_group(group(&run), rustix::process::Signal::KILL);
-        for pid in left {
-            signal(pid, rustix::process::Signal::KILL);
-        }
         step.fail(&line);
     } else {
         step.done(&line);
