@@ -87,10 +87,15 @@ pub fn method_not_allowed() -> ApiError {
 ///
 /// FIXME: move to `tokenrequest_types::status` (TYPES-REQUESTS.md).
 pub fn not_acceptable() -> ApiError {
+    not_acceptable_of("application/json, application/yaml, application/vnd.kubernetes.protobuf")
+}
+
+/// go-restful's 406 naming what a route produces (observed/81b-jwks-accept-json.txt for the JWKS).
+pub fn not_acceptable_of(representations: &str) -> ApiError {
     failure(
         406,
         "NotAcceptable",
-        "406: Not Acceptable\n\nAvailable representations: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        &format!("406: Not Acceptable\n\nAvailable representations: {representations}"),
     )
 }
 

@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::json;
 use tokenrequest_types::status;
@@ -23,9 +24,32 @@ fn served(state: &AppState) -> Result<(), ApiError> {
     }
 }
 
+/// go-restful route negotiation: each endpoint produces one media type and refuses an `Accept` without it
+/// (kube-apiserver v1.37.1 answers `Accept: application/json` on the JWKS with 406, observed/81b).
+fn accepts(headers: &HeaderMap, produces: &str) -> Result<(), ApiError> {
+    let Some(accept) = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|a| !a.trim().is_empty())
+    else {
+        return Ok(());
+    };
+    let (kind, _) = produces.split_once('/').unwrap_or((produces, ""));
+    let ok = accept.split(',').any(|clause| {
+        let media = clause.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        media == "*/*" || media == produces || media == format!("{kind}/*")
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::not_acceptable_of(produces))
+    }
+}
+
 /// `GET /.well-known/openid-configuration`.
-pub async fn configuration(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn configuration(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     served(&state)?;
+    accepts(&headers, "application/json")?;
     let body = json!({
         "issuer": state.issuer(),
         "jwks_uri": state.jwks_uri(),
@@ -41,8 +65,9 @@ pub async fn configuration(State(state): State<AppState>) -> Result<Response, Ap
 }
 
 /// `GET /openid/v1/jwks`.
-pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     served(&state)?;
+    accepts(&headers, "application/jwk-set+json")?;
     let body = json!({"keys": [state.signer().jwk()]});
     Ok((
         [(CONTENT_TYPE, "application/jwk-set+json"), (CACHE_CONTROL, CACHE)],

@@ -38,6 +38,24 @@ async fn r25_discovery_documents() {
     fields.sort_unstable();
     assert_eq!(fields, ["alg", "e", "kid", "kty", "n", "use"]);
     assert_eq!(keys[0]["use"], "sig");
+    // kube-apiserver v1.37.1 refuses `Accept: application/json` on the JWKS (observed/81b-jwks-accept-json.txt).
+    let json_only = api
+        .raw(Method::GET, "/openid/v1/jwks", None, &[("accept", "application/json")])
+        .await;
+    assert_eq!(json_only.status, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(
+        json_only.message(),
+        "406: Not Acceptable\n\nAvailable representations: application/jwk-set+json"
+    );
+    let jwk_set = api
+        .raw(
+            Method::GET,
+            "/openid/v1/jwks",
+            None,
+            &[("accept", "application/jwk-set+json")],
+        )
+        .await;
+    assert_eq!(jwk_set.status, StatusCode::OK);
     let anonymous = api.call_as(None, Method::GET, "/openid/v1/jwks", None).await;
     assert_eq!(
         anonymous.status,
