@@ -19,6 +19,14 @@ pub const SELF_SUBJECT_REVIEWS: &str = "/apis/authentication.k8s.io/v1/selfsubje
 pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
 /// The JWKS path kube-apiserver serves (R25).
 pub const JWKS: &str = "/openid/v1/jwks";
+/// The only representation kube-apiserver serves the JWKS in (R25): a GET accepting `application/json` alone is
+/// refused with 406; `*/*` or this type are served (observed on v1.37.1, see FINDINGS.md).
+pub const JWK_SET_MEDIA_TYPE: &str = "application/jwk-set+json";
+/// The `User-Agent` of every request: kube-apiserver names the field manager of a write after it (the part
+/// before the first `/`) when no `fieldManager` is given, so `managedFields` is the same on every target.
+pub const USER_AGENT: &str = concat!("tokenrequest-conformance/", env!("CARGO_PKG_VERSION"));
+/// The field manager [`USER_AGENT`] gives.
+pub const FIELD_MANAGER: &str = "tokenrequest-conformance";
 
 /// `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`.
 pub fn token_path(namespace: &str, service_account: &str) -> String {
@@ -52,6 +60,18 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// `GET path` of the JWKS, accepting its media type.
+    pub fn get_jwks(path: &'a str) -> Self {
+        Self::get(path).accepting(JWK_SET_MEDIA_TYPE)
+    }
+
+    /// The same call with another `Accept`.
+    #[must_use]
+    pub fn accepting(mut self, accept: &'a str) -> Self {
+        self.accept = Some(accept);
+        self
+    }
+
     /// `POST path` with a JSON body.
     pub fn post_json(path: &'a str, body: &Value) -> Self {
         Self {
@@ -78,7 +98,10 @@ pub struct Reply {
 /// Sends `call` with `client` and reads the whole answer.
 pub async fn send(client: &kube::Client, call: Call<'_>) -> Result<Reply, CheckFailure> {
     let what = format!("{} {}", call.method, call.path);
-    let mut builder = http::Request::builder().method(call.method.clone()).uri(call.path);
+    let mut builder = http::Request::builder()
+        .method(call.method.clone())
+        .uri(call.path)
+        .header(http::header::USER_AGENT, USER_AGENT);
     if call.body.is_some() {
         builder = builder.header(http::header::CONTENT_TYPE, call.content_type);
     }

@@ -9,11 +9,12 @@ use tokenrequest_types::token::Token;
 use crate::api::{self, Call, Reply};
 use crate::failure::CheckFailure;
 
-/// `GET /.well-known/openid-configuration` and `GET /openid/v1/jwks` with `client`, both expected 200.
+/// `GET /.well-known/openid-configuration` (accepting `application/json`) and `GET /openid/v1/jwks` (accepting
+/// `application/jwk-set+json`, the only type kube-apiserver serves it in) with `client`, both expected 200.
 pub async fn fetch(client: &kube::Client) -> Result<(Reply, Reply), CheckFailure> {
     let configuration = api::send(client, Call::get(api::OPENID_CONFIGURATION)).await?;
     configuration.expect_code("OIDC discovery", 200)?;
-    let jwks = api::send(client, Call::get(api::JWKS)).await?;
+    let jwks = api::send(client, Call::get_jwks(api::JWKS)).await?;
     jwks.expect_code("JWKS", 200)?;
     Ok((configuration, jwks))
 }

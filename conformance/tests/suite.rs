@@ -125,6 +125,7 @@ suite! {
         r25_jwks_keys,
         r25_jwks_uri_served,
         r25_readable_by_service_accounts,
+        r25_jwks_accept_negotiation,
     ],
     errors: [
         r3_unknown_service_account_not_found,

@@ -15,6 +15,7 @@ checks!("discovery" =>
     r25_jwks_keys ["R18", "R25"],
     r25_jwks_uri_served ["R25"],
     r25_readable_by_service_accounts ["R25"],
+    r25_jwks_accept_negotiation ["R25"],
 );
 
 fn expect_headers(what: &str, reply: &Reply, content_type: &str) -> Result<(), CheckFailure> {
@@ -104,7 +105,7 @@ async fn r25_jwks_uri_served(ctx: &Ctx) -> Result<(), CheckFailure> {
         .parse()
         .map_err(|e| CheckFailure::mismatch("jwks_uri", "a URL", format!("{jwks_uri}: {e}")))?;
     // The announced host may be an address only the cluster's network reaches; its path must be served here.
-    let reply = ctx.send(Call::get(uri.path())).await?;
+    let reply = ctx.send(Call::get_jwks(uri.path())).await?;
     reply.expect_code("GET the path of jwks_uri", 200)?;
     expect_eq("the JWKS at jwks_uri", &jwks_reply.body, &reply.body)
 }
@@ -113,10 +114,26 @@ async fn r25_readable_by_service_accounts(ctx: &Ctx) -> Result<(), CheckFailure>
     ctx.service_account(SA).await?;
     let issued = ctx.issue_default(SA).await?;
     let client = ctx.target().client_as(Some(&issued.token))?;
-    for path in [api::OPENID_CONFIGURATION, api::JWKS] {
-        api::send(&client, Call::get(path))
+    for call in [Call::get(api::OPENID_CONFIGURATION), Call::get_jwks(api::JWKS)] {
+        let path = call.path;
+        api::send(&client, call)
             .await?
             .expect_code(&format!("GET {path} as a service account"), 200)?;
+    }
+    Ok(())
+}
+
+/// kube-apiserver serves the JWKS only as `application/jwk-set+json` (go-restful `Produces`): an `Accept` naming
+/// that type or `*/*` anywhere in its list is served. (`Accept: application/json` alone is a 406 on
+/// kube-apiserver; see FINDINGS.md for why that half is not asserted yet.)
+async fn r25_jwks_accept_negotiation(ctx: &Ctx) -> Result<(), CheckFailure> {
+    let (_, reference) = jwks::fetch(ctx.client()).await?;
+    for accept in [api::JWK_SET_MEDIA_TYPE, "*/*", "application/json, */*"] {
+        let reply = ctx.send(Call::get(api::JWKS).accepting(accept)).await?;
+        let what = format!("JWKS with Accept: {accept}");
+        reply.expect_code(&what, 200)?;
+        expect_headers(&what, &reply, api::JWK_SET_MEDIA_TYPE)?;
+        expect_eq(&format!("{what}: keys"), &reference.body, &reply.body)?;
     }
     Ok(())
 }
