@@ -63,6 +63,9 @@ pub struct Target {
     salt: String,
     namespaces: AtomicUsize,
     probed: tokio::sync::OnceCell<Arc<Probed>>,
+    // Where to report what the probe learned: only the target the environment names, never the embedded servers
+    // the policy and fault tests start in the same run (they would report their own version).
+    info_path: Option<std::path::PathBuf>,
     // Kept alive as long as the target: the kubeconfig file and the server behind it.
     _embedded: Option<Embedded>,
 }
@@ -70,6 +73,14 @@ pub struct Target {
 impl Target {
     /// The target the environment names, or a fresh embedded server with the declared (or default) policy.
     pub async fn from_env() -> Result<Self, TargetError> {
+        let mut target = Self::from_env_unreported().await?;
+        target.info_path = std::env::var_os(TARGET_INFO_ENV)
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from);
+        Ok(target)
+    }
+
+    async fn from_env_unreported() -> Result<Self, TargetError> {
         let declared = std::env::var(POLICY_ENV).ok().filter(|p| !p.trim().is_empty());
         match std::env::var(KUBECONFIG_ENV).ok().filter(|p| !p.is_empty()) {
             Some(path) => {
@@ -131,6 +142,7 @@ impl Target {
             salt,
             namespaces: AtomicUsize::new(0),
             probed: tokio::sync::OnceCell::new(),
+            info_path: None,
             _embedded: embedded,
         })
     }
@@ -193,8 +205,8 @@ impl Target {
             .get_or_try_init(|| async {
                 crate::cleanup::sweep(self).await;
                 let probed = crate::probe::run(self).await?;
-                if let Some(path) = std::env::var_os(TARGET_INFO_ENV) {
-                    self.write_target_info(std::path::Path::new(&path), &probed).await;
+                if let Some(path) = &self.info_path {
+                    self.write_target_info(path, &probed).await;
                 }
                 Ok(Arc::new(probed))
             })
