@@ -69,44 +69,17 @@ pub enum ServerError {
     Config(String),
 }
 
-/// go-restful's 405 for a method a route does not serve, as kube-apiserver v1.37.1 sends it
-/// (xtask/controlplane/observed/45-get-method.txt).
-///
-/// FIXME: `tokenrequest_types::status` has no builder for this one yet (TYPES-REQUESTS.md); until it has, the
-/// `Status` is assembled here.
+/// go-restful's 405 for a method a route does not serve.
 pub fn method_not_allowed() -> ApiError {
-    failure(
-        405,
-        "MethodNotAllowed",
-        "the server does not allow this method on the requested resource",
-    )
+    status::method_not_allowed().into()
 }
 
-/// 406, as kube-apiserver v1.37.1 sends it (observed/48-accept-html.txt): go-restful's message, not the
-/// `NewNotAcceptableError` wording `tokenrequest_types::status::not_acceptable` has.
-///
-/// FIXME: move to `tokenrequest_types::status` (TYPES-REQUESTS.md).
+/// go-restful's 406 for an API resource route.
 pub fn not_acceptable() -> ApiError {
-    not_acceptable_of("application/json, application/yaml, application/vnd.kubernetes.protobuf")
+    status::not_acceptable(status::SUPPORTED_MEDIA_TYPES).into()
 }
 
-/// go-restful's 406 naming what a route produces (observed/81b-jwks-accept-json.txt for the JWKS).
-pub fn not_acceptable_of(representations: &str) -> ApiError {
-    failure(
-        406,
-        "NotAcceptable",
-        &format!("406: Not Acceptable\n\nAvailable representations: {representations}"),
-    )
-}
-
-fn failure(code: i32, reason: &str, message: &str) -> ApiError {
-    Status {
-        code: Some(code),
-        message: Some(message.to_owned()),
-        reason: Some(reason.to_owned()),
-        status: Some("Failure".to_owned()),
-        details: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails::default()),
-        ..Status::default()
-    }
-    .into()
+/// go-restful's 406 naming what a route produces (the JWKS produces only `application/jwk-set+json`).
+pub fn not_acceptable_of(representation: &str) -> ApiError {
+    status::not_acceptable(&[representation]).into()
 }

@@ -227,22 +227,14 @@ pub fn method_not_supported(group: &str, resource: &str, action: &str) -> Status
     failure(405, "MethodNotAllowed", message, Some(details(group, resource, "")))
 }
 
-/// 405 for a method no route serves, as go-restful's answer reaches the client through kube-apiserver
-/// (`apierrors.NewGenericServerResponse(405, "", ..., "405: Method Not Allowed", 0, false)`).
+/// 405 for a method no route serves, as kube-apiserver v1.37.1 sends go-restful's answer
+/// (observed: `xtask/controlplane/observed/45-get-method.txt`).
 pub fn method_not_allowed() -> Status {
-    let details = StatusDetails {
-        causes: Some(vec![StatusCause {
-            field: None,
-            message: Some("405: Method Not Allowed".to_owned()),
-            reason: Some("UnexpectedServerResponse".to_owned()),
-        }]),
-        ..StatusDetails::default()
-    };
     failure(
         405,
         "MethodNotAllowed",
         "the server does not allow this method on the requested resource".to_owned(),
-        Some(details),
+        Some(StatusDetails::default()),
     )
 }
 
@@ -280,13 +272,14 @@ pub fn unsupported_media_type() -> Status {
     failure(415, "UnsupportedMediaType", message, None)
 }
 
-/// 406 `NotAcceptable` (`NewNotAcceptableError`).
-pub fn not_acceptable() -> Status {
+/// 406 as kube-apiserver v1.37.1 sends go-restful's answer, naming what the route produces
+/// (observed: `48-accept-html.txt` for API resources, `81b-jwks-accept-json.txt` for the JWKS).
+pub fn not_acceptable(representations: &[&str]) -> Status {
     let message = format!(
-        "only the following media types are accepted: {}",
-        SUPPORTED_MEDIA_TYPES.join(", ")
+        "406: Not Acceptable\n\nAvailable representations: {}",
+        representations.join(", ")
     );
-    failure(406, "NotAcceptable", message, None)
+    failure(406, "NotAcceptable", message, Some(StatusDetails::default()))
 }
 
 /// 500 `InternalError`: only for failures of the server itself, never for bad input.
@@ -384,11 +377,18 @@ mod tests {
 
     #[test]
     fn r27_method_not_allowed_and_delete_success() {
-        let s = method_not_allowed();
-        assert_eq!(code(&s), 405);
         assert_eq!(
-            s.details.unwrap().causes.unwrap()[0].message.as_deref(),
-            Some("405: Method Not Allowed")
+            json(&method_not_allowed()),
+            serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+                "message":"the server does not allow this method on the requested resource",
+                "reason":"MethodNotAllowed","details":{},"code":405})
+        );
+        assert_eq!(
+            not_acceptable(SUPPORTED_MEDIA_TYPES).message.as_deref(),
+            Some(
+                "406: Not Acceptable\n\nAvailable representations: application/json, application/yaml, \
+                 application/vnd.kubernetes.protobuf"
+            )
         );
         assert_eq!(
             json(&success_deleted("", "secrets", "s", "u")),

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use k8s_openapi::Resource as _;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusDetails};
 use serde_json::{Value, json};
 use tokenrequest_types::status;
 
@@ -317,17 +316,7 @@ fn delete<K: Object>(
     drop(store);
     tracing::info!(kind = K::KIND, namespace, name, dry_run, "deleted");
     if !K::DELETE_RETURNS_OBJECT {
-        // FIXME: tokenrequest_types::status has no success builder yet (TYPES-REQUESTS.md).
-        let success = Status {
-            status: Some("Success".to_owned()),
-            details: Some(StatusDetails {
-                name: Some(name.to_owned()),
-                kind: Some(K::URL_PATH_SEGMENT.to_owned()),
-                uid: Some(uid),
-                ..StatusDetails::default()
-            }),
-            ..Status::default()
-        };
+        let success = status::success_deleted(K::GROUP, K::URL_PATH_SEGMENT, name, &uid);
         return Ok(Json(success).into_response());
     }
     if K::KIND == Namespace::KIND {

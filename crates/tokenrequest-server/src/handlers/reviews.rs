@@ -10,7 +10,6 @@ use http::{HeaderMap, StatusCode};
 use k8s_openapi::api::authentication::v1::{
     SelfSubjectReview, SelfSubjectReviewStatus, TokenReview, TokenReviewStatus, UserInfo,
 };
-use tokenrequest_types::review::TokenRejection;
 use tokenrequest_types::status;
 
 use crate::authn::{self, User};
@@ -76,13 +75,8 @@ pub async fn token_review(
         },
         Err(rejection) => {
             tracing::info!(%rejection, "token review rejected a token");
-            // kube-apiserver runs two service-account token authenticators (legacy and bound) behind a union; a
-            // token one of them claims and rejects comes back aggregated with the other's refusal
-            // (xtask/controlplane/observed/64, 69: "[invalid bearer token, <reason>]").
-            let error = match rejection {
-                TokenRejection::NotClaimed => rejection.to_string(),
-                other => format!("[invalid bearer token, {other}]"),
-            };
+            // kube-apiserver aggregates a claimed-then-rejected token with its union's other refusal.
+            let error = tokenrequest_types::review::review_error(&rejection);
             TokenReviewStatus {
                 authenticated: None,
                 user: Some(UserInfo::default()),
