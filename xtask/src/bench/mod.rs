@@ -135,26 +135,30 @@ fn run(flags: &BenchFlags) -> Result<ExitCode> {
     if wants(Part::Suite) {
         let step = Step::start(
             "suite",
-            "cargo test -p tokenrequest-conformance (built first with --no-run)",
+            "tokenrequest-conformance test executables (built first, untimed)",
         );
         let log = target_dir.join("bench/suite.log");
-        match std::fs::create_dir_all(target_dir.join("bench"))
+        let measured = std::fs::create_dir_all(target_dir.join("bench"))
             .map_err(anyhow::Error::from)
-            .and_then(|()| suite::measure(&root, &log))
-        {
-            Ok((wall, passed)) => {
+            .and_then(|()| suite::measure(&root, &log, &step));
+        match measured {
+            Ok(suite::SuiteRun { wall, each, passed }) => {
                 step.done(&progress::elapsed(wall));
                 let verdict = if passed {
                     Verdict::of(wall < Duration::from_secs(20))
                 } else {
                     Verdict::Error(format!("the suite failed (see {})", log.display()))
                 };
+                let parts: Vec<String> = each
+                    .iter()
+                    .map(|(name, t)| format!("{name} {:.1} s", t.as_secs_f64()))
+                    .collect();
                 rows.push(Row::new(
                     "suite: conformance vs embedded, wall",
                     format!("{:.1} s", wall.as_secs_f64()),
                     "< 20 s",
                     verdict,
-                    "compile excluded".to_owned(),
+                    format!("compile excluded; {}", parts.join(", ")),
                 ));
             }
             Err(e) => {
