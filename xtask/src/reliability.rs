@@ -71,7 +71,7 @@ enum Check {
     Leak,
     /// Ctrl-C during `cargo xtask conformance` leaves no server and, after the next run, no namespace.
     Interrupt,
-    /// Tests of known problems not yet fixed (ignored in `cargo test`; see RELIABILITY-REQUESTS.md).
+    /// Regression tests of problems found here (see RELIABILITY-REQUESTS.md), by name.
     Regressions,
 }
 
@@ -119,7 +119,8 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-/// `cargo test -p PACKAGE --test FILE -- --ignored --exact NAME --nocapture`, with `env`.
+/// `cargo test -p PACKAGE --test FILE -- --include-ignored --exact NAME --nocapture`, with `env` (ignored or not:
+/// a regression test stays runnable by name once its fix lands and it is no longer ignored).
 fn ignored_test(root: &Path, package: &str, file: &str, name: &str, env: &[(&str, String)]) -> anyhow::Result<()> {
     let status = Command::new(cargo())
         .args([
