@@ -114,3 +114,18 @@ async fn r26_tokens_verify_with_the_served_jwks_alone() {
         }
     }
 }
+
+/// kube-apiserver's `WithCacheControl`: answers without their own `Cache-Control` say `no-cache, private`, errors
+/// included; OIDC discovery keeps its `public, max-age=3600` (checked above).
+#[tokio::test]
+async fn cache_control_defaults_to_no_cache_private() {
+    let api = Api::with(|_| {});
+    let version = api.call_as(None, Method::GET, "/version", None).await;
+    assert_eq!(version.status, StatusCode::OK);
+    assert_eq!(version.headers["cache-control"], "no-cache, private");
+    let unauthorized = api
+        .call_as(Some("not-a-token"), Method::GET, "/api/v1/namespaces", None)
+        .await;
+    assert_eq!(unauthorized.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unauthorized.headers["cache-control"], "no-cache, private");
+}

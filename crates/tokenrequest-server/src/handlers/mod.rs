@@ -81,7 +81,19 @@ pub fn router(state: AppState) -> Router {
         // Bodies are limited by `decode::read_body` (3 MiB, kube-apiserver's limit), not by axum's 2 MB default.
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::map_response(cache_control))
         .with_state(state)
+}
+
+/// kube-apiserver's `WithCacheControl` filter (staging/src/k8s.io/apiserver/pkg/server/filters/cachecontrol.go):
+/// every answer that did not set its own `Cache-Control` (OIDC discovery does) says `no-cache, private`, errors
+/// included (observed on v1.37.1: 401, 403, 405, /version, /readyz).
+async fn cache_control(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(http::header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache, private"));
+    response
 }
 
 /// kube-apiserver's 404 for a path it does not serve.
