@@ -256,8 +256,11 @@ impl Store {
         if dry_run {
             return K::table(self).get(&key).cloned();
         }
-        let removed = K::table_mut(self).remove(&key)?;
+        let mut removed = K::table_mut(self).remove(&key)?;
         self.revision += 1;
+        // The answer carries the revision of this delete, stamped under the same write lock: read later, another
+        // write could have moved it on and two writes would report one resourceVersion.
+        removed.metadata_mut().resource_version = Some(self.resource_version());
         if !K::NAMESPACED && K::KIND == Namespace::KIND {
             self.service_accounts.retain(|(ns, _), _| ns != name);
             self.pods.retain(|(ns, _), _| ns != name);

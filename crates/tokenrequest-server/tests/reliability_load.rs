@@ -28,7 +28,7 @@ const NAMESPACES: usize = 4;
 /// a DELETE after releasing the store's lock, so concurrent writes can make two answers carry the same one. Until
 /// that is fixed, delete answers are left out of the strict ordering check and only counted
 /// (`delete_resource_version_duplicates`); set this to true with the fix.
-const DELETE_RESOURCE_VERSIONS_CHECKED: bool = false;
+const DELETE_RESOURCE_VERSIONS_CHECKED: bool = true;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn load_short() {

@@ -310,7 +310,7 @@ fn delete<K: Object>(
         )
         .into());
     }
-    let mut removed = store
+    let removed = store
         .delete::<K>(namespace, name, dry_run)
         .ok_or_else(|| ApiError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
     drop(store);
@@ -327,6 +327,5 @@ fn delete<K: Object>(
         value["status"]["phase"] = json!("Terminating");
         return Ok(Json(value).into_response());
     }
-    removed.metadata_mut().resource_version = Some(state.read().resource_version());
     Ok(Json(removed).into_response())
 }
