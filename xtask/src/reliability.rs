@@ -364,17 +364,8 @@ impl Serve {
 
     /// `GET path` as the admin, over TLS trusting only the server's CA; the body as JSON.
     fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        use rustls::pki_types::pem::PemObject as _;
         let (ca_pem, token) = self.credentials()?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca_pem) {
-            roots.add(cert?)?;
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = xtask::controlplane::client_config_trusting_pem(&ca_pem)?;
         let addr = self.url.trim_start_matches("https://");
         let server_name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
         let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), server_name)?;

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 
 /// Where and as whom to send requests. The bearer token is a secret: it only goes into the request header.
 #[derive(Clone)]
@@ -34,18 +33,7 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// An endpoint trusting exactly `ca_pem`, authenticating with `bearer`.
     pub(crate) fn new(addr: SocketAddr, ca_pem: &str, bearer: &str) -> Result<Self> {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            roots
-                .add(cert.context("parsing the CA PEM")?)
-                .context("adding the CA")?;
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("TLS protocol versions")?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let mut tls = xtask::controlplane::client_config_trusting_pem(ca_pem.as_bytes())?;
         // HTTP/1.1 on both servers: one request in flight per connection, N connections = N concurrent clients.
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 /// A response: status code, headers and body (lossy UTF-8).
@@ -39,13 +40,28 @@ impl Response {
 pub(crate) fn tls_config(ca_der: &CertificateDer<'static>) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca_der.clone()).context("adding our CA")?;
+    Ok(Arc::new(client_config(roots)?))
+}
+
+/// A TLS client configuration (aws-lc-rs) that trusts exactly the certificates in `ca_pem`: how every xtask
+/// client reaches a loopback server whose CA it read from a kubeconfig.
+pub fn client_config_trusting_pem(ca_pem: &[u8]) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots
+            .add(cert.context("parsing the CA PEM")?)
+            .context("adding the CA")?;
+    }
+    client_config(roots)
+}
+
+fn client_config(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .with_no_client_auth())
 }
 
 /// One request. `tls` = `None` is plain HTTP. The bearer token goes only into the header.

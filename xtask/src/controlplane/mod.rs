@@ -28,7 +28,7 @@ use std::time::Duration;
 pub use build::{
     Binaries, PINNED_ETCD_VERSION, PINNED_K8S_VERSION, build, normalize_version, output_dir, workspace_root,
 };
-pub use http::Response;
+pub use http::{Response, client_config_trusting_pem};
 pub use process::ControlPlane;
 
 /// The service-account signing algorithm, i.e. the kind of key generated.

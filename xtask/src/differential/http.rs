@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 
 /// The same `User-Agent` for both servers: kube-apiserver records its first word as the
 /// `managedFields` manager, so it must not differ between them.
@@ -60,15 +59,7 @@ impl Endpoint {
             .parse()
             .with_context(|| format!("server address {host_port:?}"))?;
         anyhow::ensure!(addr.ip().is_loopback(), "refusing a non-loopback server {addr}");
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&ca_pem) {
-            roots.add(cert.context("parsing the CA PEM")?)?;
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = xtask::controlplane::client_config_trusting_pem(&ca_pem)?;
         Ok(Self {
             addr,
             tls: Arc::new(tls),
