@@ -1,5 +1,10 @@
-//! Runs `cargo build` / `cargo test --no-run` for one package and returns the executables cargo
+//! Builds the workspace's executables with `cargo test --workspace --no-run` and returns those cargo
 //! reports, so xtask never guesses `target/debug/...` (CARGO_TARGET_DIR, profiles and hashes vary).
+//!
+//! Every build goes through the workspace: cargo unifies features over the packages it is asked for,
+//! so `cargo build -p kube-tokenrequest` would compile a second copy of most dependencies beside the
+//! one the README's `cargo test --workspace` built (a CI run ran out of disk that way). Asked the same
+//! way, a build after the README's test command is a no-op.
 //!
 //! Cargo's status lines are streamed into the step's spinner; its diagnostics are kept and, if
 //! the build fails, the tail is quoted in the error.
@@ -15,31 +20,48 @@ use crate::progress::Step;
 /// An executable produced by the build.
 #[derive(Debug, Clone)]
 pub(crate) struct Executable {
+    /// The package it belongs to (`kube-tokenrequest`, `tokenrequest-conformance`).
+    pub(crate) package: String,
     /// The cargo target name (`kube-tokenrequest`, `lib`'s crate name, a test file's name).
     pub(crate) target_name: String,
     /// The target kinds, e.g. `["bin"]`, `["lib"]`, `["test"]`.
     pub(crate) kinds: Vec<String>,
+    /// Whether this is a libtest harness (a test file, or a lib's or bin's unit tests) rather than
+    /// the program itself.
+    pub(crate) harness: bool,
     /// Where it is.
     pub(crate) path: PathBuf,
 }
 
-/// What to ask cargo for.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Build {
-    /// `cargo build -p PACKAGE`: the package's binaries.
-    Binaries,
-    /// `cargo test -p PACKAGE --no-run`: the package's test executables.
-    Tests,
+/// The workspace's executables, as one build produced them.
+#[derive(Debug, Clone)]
+pub(crate) struct Executables(Vec<Executable>);
+
+impl Executables {
+    /// The program `name` of `package` (not its unit-test harness).
+    pub(crate) fn binary(&self, package: &str, name: &str) -> anyhow::Result<PathBuf> {
+        self.0
+            .iter()
+            .find(|e| e.package == package && e.target_name == name && !e.harness && e.kinds.iter().any(|k| k == "bin"))
+            .map(|e| e.path.clone())
+            .ok_or_else(|| anyhow::format_err!("cargo built no `{name}` binary in {package}"))
+    }
+
+    /// The test harnesses of `package`.
+    pub(crate) fn tests(&self, package: &str) -> Vec<Executable> {
+        self.0
+            .iter()
+            .filter(|e| e.package == package && e.harness)
+            .cloned()
+            .collect()
+    }
 }
 
-/// Builds `package` in `root` and returns its executables.
-pub(crate) fn build(root: &Path, package: &str, what: Build, step: &Step) -> anyhow::Result<Vec<Executable>> {
+/// Builds the workspace's programs and test harnesses in `root` and returns them.
+pub(crate) fn build(root: &Path, step: &Step) -> anyhow::Result<Executables> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    match what {
-        Build::Binaries => cmd.args(["build", "-p", package]),
-        Build::Tests => cmd.args(["test", "-p", package, "--no-run"]),
-    };
-    cmd.args(["--message-format=json-render-diagnostics", "--color=never"])
+    cmd.args(["test", "--workspace", "--no-run"])
+        .args(["--message-format=json-render-diagnostics", "--color=never"])
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -78,19 +100,15 @@ pub(crate) fn build(root: &Path, package: &str, what: Build, step: &Step) -> any
     if !status.success() {
         let start = diagnostics.len().saturating_sub(30);
         return Err(anyhow::format_err!(
-            "`cargo {}` for {package} failed ({status}):\n{}",
-            match what {
-                Build::Binaries => "build",
-                Build::Tests => "test --no-run",
-            },
+            "`cargo test --workspace --no-run` failed ({status}):\n{}",
             diagnostics[start..].join("\n")
         ));
     }
-    Ok(executables(&json, package))
+    Ok(executables(&json))
 }
 
-/// The executables of `package` in cargo's JSON messages.
-fn executables(json: &str, package: &str) -> Vec<Executable> {
+/// The executables in cargo's JSON messages.
+fn executables(json: &str) -> Executables {
     let mut res = Vec::new();
     for line in json.lines() {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -102,13 +120,10 @@ fn executables(json: &str, package: &str) -> Vec<Executable> {
         let Some(path) = message["executable"].as_str() else {
             continue;
         };
-        // package_id looks like `path+file:///.../conformance#tokenrequest-conformance@0.1.0`.
-        let package_id = message["package_id"].as_str().unwrap_or_default();
-        if !(package_id.contains(&format!("#{package}@")) || package_id.contains(&format!("/{package}#"))) {
-            continue;
-        }
         let target = &message["target"];
         res.push(Executable {
+            package: package_name(message["package_id"].as_str().unwrap_or_default()).to_owned(),
+            harness: message["profile"]["test"].as_bool().unwrap_or(false),
             target_name: target["name"].as_str().unwrap_or_default().to_owned(),
             kinds: target["kind"]
                 .as_array()
@@ -117,7 +132,17 @@ fn executables(json: &str, package: &str) -> Vec<Executable> {
             path: PathBuf::from(path),
         });
     }
-    res
+    Executables(res)
+}
+
+/// The package name in a package id: `path+file:///w/conformance#tokenrequest-conformance@0.1.0`
+/// (a package whose directory is not named after it) or `path+file:///w/crates/kube-tokenrequest#0.1.0`.
+fn package_name(package_id: &str) -> &str {
+    let (path, fragment) = package_id.rsplit_once('#').unwrap_or((package_id, ""));
+    match fragment.split_once('@') {
+        Some((name, _version)) => name,
+        None => path.rsplit('/').next().unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
@@ -125,19 +150,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn executables_of_the_package_are_found_in_cargo_messages() {
-        let json = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/crates/kube-tokenrequest#0.1.0","target":{"kind":["bin"],"name":"kube-tokenrequest"},"executable":"/w/target/debug/kube-tokenrequest"}
-{"reason":"compiler-artifact","package_id":"path+file:///w/crates/tokenrequest-types#0.1.0","target":{"kind":["lib"],"name":"tokenrequest_types"},"executable":null}
-{"reason":"compiler-artifact","package_id":"path+file:///w/conformance#tokenrequest-conformance@0.1.0","target":{"kind":["test"],"name":"suite"},"executable":"/w/target/debug/deps/suite-1"}
+    fn programs_and_harnesses_are_told_apart_in_cargo_messages() {
+        // Abridged from `cargo test --workspace --no-run --message-format=json`: the CLI's unit-test
+        // harness and the CLI itself are both `bin` targets; only `profile.test` tells them apart.
+        let json = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/crates/kube-tokenrequest#0.1.0","target":{"kind":["bin"],"name":"kube-tokenrequest"},"profile":{"test":true},"executable":"/w/target/debug/deps/kube_tokenrequest-1"}
+{"reason":"compiler-artifact","package_id":"path+file:///w/crates/kube-tokenrequest#0.1.0","target":{"kind":["bin"],"name":"kube-tokenrequest"},"profile":{"test":false},"executable":"/w/target/debug/kube-tokenrequest"}
+{"reason":"compiler-artifact","package_id":"path+file:///w/crates/tokenrequest-types#0.1.0","target":{"kind":["lib"],"name":"tokenrequest_types"},"profile":{"test":false},"executable":null}
+{"reason":"compiler-artifact","package_id":"path+file:///w/conformance#tokenrequest-conformance@0.1.0","target":{"kind":["test"],"name":"suite"},"profile":{"test":true},"executable":"/w/target/debug/deps/suite-1"}
 {"reason":"build-finished","success":true}"#;
-        let bins = executables(json, "kube-tokenrequest");
-        assert_eq!(bins.len(), 1);
-        assert_eq!(bins[0].path, Path::new("/w/target/debug/kube-tokenrequest"));
-        let tests = executables(json, "tokenrequest-conformance");
+        let built = executables(json);
+        assert_eq!(
+            built.binary("kube-tokenrequest", "kube-tokenrequest").unwrap(),
+            Path::new("/w/target/debug/kube-tokenrequest")
+        );
+        assert!(built.binary("tokenrequest-conformance", "suite").is_err());
+        let tests = built.tests("tokenrequest-conformance");
         assert_eq!(tests.len(), 1);
         assert_eq!(
             (tests[0].target_name.as_str(), tests[0].kinds.as_slice()),
             ("suite", &["test".to_owned()][..])
+        );
+    }
+
+    #[test]
+    fn package_names_come_from_both_package_id_forms() {
+        assert_eq!(
+            package_name("path+file:///w/conformance#tokenrequest-conformance@0.1.0"),
+            "tokenrequest-conformance"
+        );
+        assert_eq!(
+            package_name("path+file:///w/crates/kube-tokenrequest#0.1.0"),
+            "kube-tokenrequest"
+        );
+        assert_eq!(
+            package_name("registry+https://github.com/rust-lang/crates.io-index#serde@1.0.229"),
+            "serde"
         );
     }
 }

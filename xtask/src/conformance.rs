@@ -204,21 +204,12 @@ fn build_start_and_check(
     summary: &mut Summary,
 ) -> anyhow::Result<String> {
     let step = Step::start("build", "the conformance suite");
+    let built = crate::cargo_build::build(root, &step)?;
     let server_binary = match plan.kind {
-        PlanKind::Embedded => {
-            let bins =
-                crate::cargo_build::build(root, "kube-tokenrequest", crate::cargo_build::Build::Binaries, &step)?;
-            let bin = bins
-                .into_iter()
-                .find(|e| e.target_name == "kube-tokenrequest" && e.kinds.iter().any(|k| k == "bin"));
-            Some(
-                bin.ok_or_else(|| anyhow::format_err!("cargo built no kube-tokenrequest binary"))?
-                    .path,
-            )
-        }
+        PlanKind::Embedded => Some(built.binary("kube-tokenrequest", "kube-tokenrequest")?),
         _ => None,
     };
-    let runner = suite::build(root, &step)?;
+    let runner = suite::runner(root, &built, &step);
     summary.runner = Some(runner.name().to_owned());
     step.done(runner.name());
     if crate::interrupt::requested() {

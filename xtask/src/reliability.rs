@@ -425,12 +425,10 @@ fn signal(pid: u32, signal: rustix::process::Signal) {
 }
 
 fn build_cli(root: &Path) -> anyhow::Result<PathBuf> {
-    let status = Command::new(cargo())
-        .args(["build", "-p", "kube-tokenrequest"])
-        .current_dir(root)
-        .status()?;
-    anyhow::ensure!(status.success(), "cargo build -p kube-tokenrequest failed");
-    Ok(crate::suite::target_dir(root).join("debug").join("kube-tokenrequest"))
+    let step = progress::Step::start("build", "kube-tokenrequest");
+    let bin = crate::cargo_build::build(root, &step)?.binary("kube-tokenrequest", "kube-tokenrequest")?;
+    step.done("");
+    Ok(bin)
 }
 
 /// `cargo xtask conformance ARGS` in a process group of its own, so that SIGINT can reach all of it at once, as a

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cargo_build::{self, Executable};
+use crate::cargo_build::{Executable, Executables};
 use crate::libtest;
 use crate::progress::Step;
 
@@ -45,7 +45,9 @@ impl SuiteEnv {
         cmd.env("TOKENREQUEST_KUBECONFIG", &self.kubeconfig)
             .env("TOKENREQUEST_TARGET", &self.target)
             .env("TOKENREQUEST_TARGET_INFO", &self.target_info)
-            .env("TOKENREQUEST_RUN_ID", &self.run_id);
+            .env("TOKENREQUEST_RUN_ID", &self.run_id)
+            // This process owns the run: the sweep of a later run deletes the run's leftovers once it is gone.
+            .env("TOKENREQUEST_RUN_OWNER", std::process::id().to_string());
         // A conformance run gives a verdict; it must not leave `.snap.new` files in the suite's
         // source tree (reviewing snapshots is `cargo insta review`'s job). A user's choice wins.
         if std::env::var_os("INSTA_UPDATE").is_none() {
@@ -76,15 +78,14 @@ impl Runner {
     }
 }
 
-/// Builds the suite's test binaries (before any target starts, so a cluster does not wait for
-/// a compile) and picks the runner.
-pub(crate) fn build(root: &Path, step: &Step) -> anyhow::Result<Runner> {
-    let executables = cargo_build::build(root, PACKAGE, cargo_build::Build::Tests, step)?;
+/// Picks the runner for the suite's test binaries, which `built` holds (they are built before any
+/// target starts, so a cluster does not wait for a compile).
+pub(crate) fn runner(root: &Path, built: &Executables, step: &Step) -> Runner {
     if nextest_available(root) {
-        return Ok(Runner::Nextest);
+        return Runner::Nextest;
     }
     step.note("cargo-nextest is not installed: running the suite with the `cargo test` harness (`cargo install cargo-nextest` for the nextest runner)");
-    Ok(Runner::Libtest(executables))
+    Runner::Libtest(built.tests(PACKAGE))
 }
 
 fn nextest_available(root: &Path) -> bool {
@@ -113,8 +114,11 @@ fn run_nextest(root: &Path, env: &SuiteEnv, filter: Option<&str>) -> anyhow::Res
     cmd.args([
         "nextest",
         "run",
-        "-p",
-        PACKAGE,
+        // The workspace, as the README's `cargo test --workspace` builds it (see cargo_build), filtered
+        // to the suite's package.
+        "--workspace",
+        "-E",
+        &format!("package({PACKAGE})"),
         "--profile",
         "conformance",
         "--no-fail-fast",

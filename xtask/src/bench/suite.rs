@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use crate::cargo_build::{self, Build};
+use crate::cargo_build;
 use crate::progress::Step;
 
 /// One timed run of the suite.
@@ -26,7 +26,7 @@ pub(crate) struct SuiteRun {
 /// Builds (untimed) and runs (timed) the suite's test executables; their output goes to `log`.
 pub(crate) fn measure(root: &Path, log: &Path, step: &Step) -> Result<SuiteRun> {
     let package = "tokenrequest-conformance";
-    let executables = cargo_build::build(root, package, Build::Tests, step)?;
+    let executables = cargo_build::build(root, step)?.tests(package);
     let package_dir = root.join("conformance");
     let out = std::fs::File::create(log)?;
     let mut passed = true;

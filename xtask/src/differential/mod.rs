@@ -80,14 +80,9 @@ fn differential(flags: &Flags) -> anyhow::Result<ExitCode> {
         Some(path) => path.clone(),
         None => {
             let step = Step::start("build", "kube-tokenrequest");
-            let bins =
-                crate::cargo_build::build(&root, "kube-tokenrequest", crate::cargo_build::Build::Binaries, &step)?;
-            let bin = bins
-                .into_iter()
-                .find(|e| e.target_name == "kube-tokenrequest" && e.kinds.iter().any(|k| k == "bin"))
-                .context("cargo built no kube-tokenrequest binary")?;
+            let bin = crate::cargo_build::build(&root, &step)?.binary("kube-tokenrequest", "kube-tokenrequest")?;
             step.done("");
-            bin.path
+            bin
         }
     };
 
