@@ -1,19 +1,107 @@
 //! Leaving nothing behind: each check's namespace (and the Nodes it created) is deleted when its context is
 //! dropped, pass, fail or panic; leftovers of earlier runs are swept when a target is first used. Nothing waits for
 //! a deletion to finish: a bare kube-apiserver has no namespace controller, so namespaces stay Terminating.
+//!
+//! A run that was interrupted (Ctrl-C, a killed CI job) never drops its contexts. Its objects carry the run's
+//! [`RunOwner`], the host and pid of the process whose life is the run's (`cargo xtask conformance`, or the test
+//! process itself), so the next run on the same host sweeps them as soon as that process is gone, and spares those
+//! of a run still going on however long it takes. Objects of runs on other hosts (or without an owner) are swept
+//! by age.
 
+use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
 use crate::target::{RUN_LABEL, Target};
 
-/// Objects of earlier runs younger than this may belong to a run still going on (another process against the
-/// same cluster, e.g. nextest's process per test): leave them alone.
+/// The annotation naming a run's [`RunOwner`], beside the run label on every namespace and node the suite creates.
+pub const OWNER_ANNOTATION: &str = "tokenrequest.dev/conformance-owner";
+/// The pid of the process that owns the run when it is not the test process: `cargo xtask conformance` sets it
+/// to its own, since the suite's test processes (one per binary, or per test under nextest) come and go.
+pub const RUN_OWNER_ENV: &str = "TOKENREQUEST_RUN_OWNER";
+
+/// Objects of earlier runs whose owner cannot be asked (another host, or no owner recorded) and that are younger
+/// than this may belong to a run still going on: leave them alone.
 const SWEEP_MIN_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// The process whose life is a run's: `host/pid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOwner {
+    host: String,
+    pid: u32,
+}
+
+impl RunOwner {
+    /// This process's run: the pid [`RUN_OWNER_ENV`] names, or this process's own, on this host.
+    pub fn current() -> Self {
+        let pid = std::env::var(RUN_OWNER_ENV)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(std::process::id);
+        Self { host: this_host(), pid }
+    }
+
+    /// Reads the annotation's `host/pid` (the host name may not hold a `/`, but the split is from the right).
+    pub fn parse(value: &str) -> Option<Self> {
+        let (host, pid) = value.rsplit_once('/')?;
+        Some(Self {
+            host: host.to_owned(),
+            pid: pid.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for RunOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.host, self.pid)
+    }
+}
+
+fn this_host() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}
+
+/// Whether process `pid` exists on this host (a process of another user counts: signalling it is refused, not
+/// failed). A pid the kernel reused for another process keeps the run's objects until a later sweep.
+fn alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e != rustix::io::Errno::SRCH,
+    }
+}
+
+/// Whether the sweep of run `this_run`, owned by `here`, deletes an object with `meta`: one of another run, not
+/// already being deleted, whose owner is gone (same host) or which is older than `cutoff` (owner unknown).
+fn is_leftover(
+    meta: &ObjectMeta,
+    this_run: &str,
+    here: &RunOwner,
+    cutoff: Timestamp,
+    alive: impl Fn(u32) -> bool,
+) -> bool {
+    let run = meta.labels.as_ref().and_then(|l| l.get(RUN_LABEL)).map(String::as_str);
+    if run == Some(this_run) || meta.deletion_timestamp.is_some() {
+        return false;
+    }
+    let owner = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(OWNER_ANNOTATION))
+        .and_then(|o| RunOwner::parse(o));
+    match owner {
+        Some(owner) if owner.host == here.host => !alive(owner.pid),
+        _ => meta.creation_timestamp.as_ref().is_some_and(|t| t.0 < cutoff),
+    }
+}
 
 /// Deletes what one check created, from a thread of its own when dropped.
 pub struct Cleanup {
@@ -72,13 +160,9 @@ pub async fn sweep(target: &Target) {
         return;
     };
     let selector = ListParams::default().labels(RUN_LABEL);
-    let cutoff = k8s_openapi::jiff::Timestamp::now() - SWEEP_MIN_AGE;
-    let stale = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        let other_run =
-            meta.labels.as_ref().and_then(|l| l.get(RUN_LABEL)).map(String::as_str) != Some(target.run_id());
-        let old = meta.creation_timestamp.as_ref().is_some_and(|t| t.0 < cutoff);
-        other_run && old && meta.deletion_timestamp.is_none()
-    };
+    let cutoff = Timestamp::now() - SWEEP_MIN_AGE;
+    let here = RunOwner::current();
+    let stale = |meta: &ObjectMeta| is_leftover(meta, target.run_id(), &here, cutoff, alive);
     let namespaces: Api<Namespace> = Api::all(client.clone());
     if let Ok(list) = namespaces.list(&selector).await {
         for ns in list.items.iter().filter(|ns| stale(&ns.metadata)) {
@@ -94,5 +178,75 @@ pub async fn sweep(target: &Target) {
                 let _ = nodes.delete(name, &DeleteParams::default()).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::*;
+
+    const NOW: &str = "2026-11-25T12:00:00Z";
+
+    fn here() -> RunOwner {
+        RunOwner::parse("ci-host/100").unwrap()
+    }
+
+    fn object(run: &str, owner: Option<&str>, age_minutes: i64) -> ObjectMeta {
+        let now: Timestamp = NOW.parse().unwrap();
+        ObjectMeta {
+            labels: Some(BTreeMap::from([(RUN_LABEL.to_owned(), run.to_owned())])),
+            annotations: owner.map(|o| BTreeMap::from([(OWNER_ANNOTATION.to_owned(), o.to_owned())])),
+            creation_timestamp: Some(Time(now - Duration::from_secs(age_minutes as u64 * 60))),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn leftover(meta: &ObjectMeta, alive_pids: &[u32]) -> bool {
+        let cutoff = NOW.parse::<Timestamp>().unwrap() - SWEEP_MIN_AGE;
+        is_leftover(meta, "mine", &here(), cutoff, |pid| alive_pids.contains(&pid))
+    }
+
+    #[test]
+    fn a_run_whose_owner_is_gone_is_swept_at_once() {
+        assert!(leftover(&object("other", Some("ci-host/200"), 0), &[100]));
+    }
+
+    #[test]
+    fn a_run_whose_owner_lives_is_spared_however_old() {
+        assert!(!leftover(&object("other", Some("ci-host/200"), 600), &[100, 200]));
+    }
+
+    #[test]
+    fn runs_of_other_hosts_or_without_owner_are_swept_by_age() {
+        for owner in [Some("laptop/200"), None, Some("not an owner")] {
+            assert!(!leftover(&object("other", owner, 1), &[]), "{owner:?}");
+            assert!(leftover(&object("other", owner, 11), &[]), "{owner:?}");
+        }
+    }
+
+    #[test]
+    fn this_run_and_objects_being_deleted_are_left_alone() {
+        assert!(!leftover(&object("mine", Some("ci-host/200"), 60), &[]));
+        let mut deleting = object("other", Some("ci-host/200"), 60);
+        deleting.deletion_timestamp = deleting.creation_timestamp.clone();
+        assert!(!leftover(&deleting, &[]));
+    }
+
+    #[test]
+    fn owners_print_and_parse_back() {
+        let owner = RunOwner::parse("host.example/4242").unwrap();
+        assert_eq!(owner.to_string(), "host.example/4242");
+        assert_eq!(RunOwner::parse(&owner.to_string()), Some(owner));
+        assert_eq!(RunOwner::parse("host/not-a-pid"), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_pid_past_the_limit_is_not() {
+        assert!(alive(std::process::id()));
+        assert!(!alive(u32::MAX));
     }
 }

@@ -19,7 +19,7 @@ use crate::cleanup::Cleanup;
 use crate::failure::CheckFailure;
 use crate::objects;
 use crate::probe::Probed;
-use crate::target::Target;
+use crate::target::{RunMark, Target};
 
 /// How long to wait for an invalidation to show (R24: kube-apiserver caches successful authentications for 10 s
 /// and validators read informer caches; on a server without caches the first poll succeeds).
@@ -42,7 +42,7 @@ impl Ctx {
         let client = target.client()?;
         let namespace = target.next_namespace();
         let cleanup = Cleanup::new(target.config().clone(), namespace.clone());
-        create_namespace(&client, &namespace, target.run_id()).await?;
+        create_namespace(&client, &namespace, target.run()).await?;
         Ok(Self {
             target,
             client,
@@ -138,11 +138,8 @@ impl Ctx {
     pub async fn node(&self, suffix: &str) -> Result<Node, CheckFailure> {
         let name = self.node_name(suffix);
         self.cleanup.add_node(name.clone());
-        self.create(
-            Api::all(self.client.clone()),
-            objects::node(&name, self.target.run_id()),
-        )
-        .await
+        self.create(Api::all(self.client.clone()), objects::node(&name, self.target.run()))
+            .await
     }
 
     /// The name [`Ctx::node`] gives a node (also for nodes that must not exist).
@@ -263,10 +260,10 @@ impl Ctx {
     }
 }
 
-/// Creates a namespace labelled with the run id.
-pub async fn create_namespace(client: &kube::Client, name: &str, run_id: &str) -> Result<Namespace, CheckFailure> {
+/// Creates a namespace marked as the run's.
+pub async fn create_namespace(client: &kube::Client, name: &str, run: &RunMark) -> Result<Namespace, CheckFailure> {
     Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &objects::namespace(name, run_id))
+        .create(&PostParams::default(), &objects::namespace(name, run))
         .await
         .map_err(|e| CheckFailure::setup(format!("create namespace {name}"), e))
 }

@@ -8,24 +8,33 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokenrequest_types::BoundObjectReference;
 use tokenrequest_types::binding::BoundKind;
 
-use crate::target::RUN_LABEL;
+use crate::cleanup::OWNER_ANNOTATION;
+use crate::target::{RUN_LABEL, RunMark};
 
 /// A pause image: pods never run on the targets that matter (no kubelet on a bare API server), but the spec
 /// must be valid.
 const POD_IMAGE: &str = "registry.k8s.io/pause:3.10";
 
-fn meta(name: &str, run_id: Option<&str>) -> ObjectMeta {
+fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
-        labels: run_id.map(|r| BTreeMap::from([(RUN_LABEL.to_owned(), r.to_owned())])),
         ..ObjectMeta::default()
     }
 }
 
-/// A namespace labelled with the run id.
-pub fn namespace(name: &str, run_id: &str) -> Namespace {
+/// The metadata of an object the sweep must find: labelled with the run id, annotated with its owner.
+fn run_meta(name: &str, run: &RunMark) -> ObjectMeta {
+    ObjectMeta {
+        labels: Some(BTreeMap::from([(RUN_LABEL.to_owned(), run.id.clone())])),
+        annotations: Some(BTreeMap::from([(OWNER_ANNOTATION.to_owned(), run.owner.to_string())])),
+        ..meta(name)
+    }
+}
+
+/// A namespace marked as the run's.
+pub fn namespace(name: &str, run: &RunMark) -> Namespace {
     Namespace {
-        metadata: meta(name, Some(run_id)),
+        metadata: run_meta(name, run),
         ..Namespace::default()
     }
 }
@@ -33,7 +42,7 @@ pub fn namespace(name: &str, run_id: &str) -> Namespace {
 /// A service account.
 pub fn service_account(name: &str) -> ServiceAccount {
     ServiceAccount {
-        metadata: meta(name, None),
+        metadata: meta(name),
         ..ServiceAccount::default()
     }
 }
@@ -42,7 +51,7 @@ pub fn service_account(name: &str) -> ServiceAccount {
 /// pods on a bare API server).
 pub fn pod(name: &str, service_account: &str, node: Option<&str>) -> Pod {
     Pod {
-        metadata: meta(name, None),
+        metadata: meta(name),
         spec: Some(PodSpec {
             service_account_name: Some(service_account.to_owned()),
             node_name: node.map(str::to_owned),
@@ -60,15 +69,15 @@ pub fn pod(name: &str, service_account: &str, node: Option<&str>) -> Pod {
 /// An opaque secret.
 pub fn secret(name: &str) -> Secret {
     Secret {
-        metadata: meta(name, None),
+        metadata: meta(name),
         ..Secret::default()
     }
 }
 
-/// A node labelled with the run id (nodes are cluster-scoped: the sweep finds them by label).
-pub fn node(name: &str, run_id: &str) -> Node {
+/// A node marked as the run's (nodes are cluster-scoped: the sweep finds them by label).
+pub fn node(name: &str, run: &RunMark) -> Node {
     Node {
-        metadata: meta(name, Some(run_id)),
+        metadata: run_meta(name, run),
         ..Node::default()
     }
 }

@@ -39,7 +39,7 @@ pub async fn run(target: &Target) -> Result<Probed, CheckFailure> {
     let client = target.client()?;
     let namespace = target.next_namespace();
     let _cleanup = Cleanup::new(target.config().clone(), namespace.clone());
-    crate::ctx::create_namespace(&client, &namespace, target.run_id()).await?;
+    crate::ctx::create_namespace(&client, &namespace, target.run()).await?;
     let setup = |what: &'static str| move |e: kube::Error| CheckFailure::setup(format!("probe: {what}"), e);
     Api::<ServiceAccount>::namespaced(client.clone(), &namespace)
         .create(&PostParams::default(), &objects::service_account("probe"))

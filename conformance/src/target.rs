@@ -7,7 +7,8 @@
 //! the embedded server, and the `policy::matches_declared` check compares it with the probed policy.
 //! `TOKENREQUEST_TARGET` describes the target for messages; `TOKENREQUEST_TARGET_INFO` names a file where the
 //! suite writes what it probed (JSON: `kubernetesVersion`, `policy`) for xtask's report.
-//! `TOKENREQUEST_RUN_ID` lets a runner that starts one process per test (nextest) share one run id.
+//! `TOKENREQUEST_RUN_ID` lets a runner that starts one process per test (nextest) share one run id, and
+//! `TOKENREQUEST_RUN_OWNER` names the process that owns the run (see `cleanup`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +18,7 @@ use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use tokenrequest_types::policy::{DEFAULT_ISSUER, TokenPolicy};
 use tokenrequest_types::token::Token;
 
+use crate::cleanup::RunOwner;
 use crate::embedded::{Embedded, EmbeddedError};
 use crate::failure::CheckFailure;
 use crate::probe::Probed;
@@ -54,12 +56,22 @@ pub enum TargetError {
     Embedded(#[from] EmbeddedError),
 }
 
+/// What marks the objects of one run: the run id (the [`RUN_LABEL`] value) and the process that owns the run
+/// (the [`crate::cleanup::OWNER_ANNOTATION`] value), by which later runs' sweeps tell leftovers from live work.
+#[derive(Debug, Clone)]
+pub struct RunMark {
+    /// The run id.
+    pub id: String,
+    /// Who owns the run.
+    pub owner: RunOwner,
+}
+
 /// A target: how to reach it, what policy it declares, and what the probe learned (once).
 pub struct Target {
     description: String,
     config: kube::Config,
     declared: Option<String>,
-    run_id: String,
+    run: RunMark,
     salt: String,
     namespaces: AtomicUsize,
     probed: tokio::sync::OnceCell<Arc<Probed>>,
@@ -138,7 +150,10 @@ impl Target {
             description: format!("kubeconfig {}", path.display()),
             config,
             declared,
-            run_id,
+            run: RunMark {
+                id: run_id,
+                owner: RunOwner::current(),
+            },
             salt,
             namespaces: AtomicUsize::new(0),
             probed: tokio::sync::OnceCell::new(),
@@ -164,7 +179,12 @@ impl Target {
 
     /// This run's id: the value of [`RUN_LABEL`].
     pub fn run_id(&self) -> &str {
-        &self.run_id
+        &self.run.id
+    }
+
+    /// What marks this run's objects.
+    pub fn run(&self) -> &RunMark {
+        &self.run
     }
 
     /// The declared policy, as `with_overrides` reads it.
@@ -175,7 +195,7 @@ impl Target {
     /// A fresh namespace name `trc-<runid>-<n>`.
     pub fn next_namespace(&self) -> String {
         let n = self.namespaces.fetch_add(1, Ordering::Relaxed);
-        format!("trc-{}-{n}{}", self.run_id, self.salt)
+        format!("trc-{}-{n}{}", self.run.id, self.salt)
     }
 
     /// The connection settings (plain data: a client must be built per runtime, see [`Target::client`]).
