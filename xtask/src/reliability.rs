@@ -83,28 +83,21 @@ pub(crate) fn main() -> ExitCode {
         Top::Fuzz(args) => fuzz(&root, &args),
         Top::Reliability(Check::Barrage { requests }) => {
             let env = [("RELIABILITY_BARRAGE_REQUESTS", requests.to_string())];
-            ignored_test(
-                &root,
-                "tokenrequest-server",
-                "reliability_barrage",
-                "barrage_full",
-                &env,
-            )
-            .and_then(|()| figures(&root, "reliability-barrage-full.json"))
+            ignored_test(&root, "reliability_barrage", "barrage_full", &env)
+                .and_then(|()| figures(&root, "reliability-barrage-full.json"))
         }
         Top::Reliability(Check::Load { clients, seconds }) => {
             let env = [
                 ("RELIABILITY_LOAD_CLIENTS", clients.to_string()),
                 ("RELIABILITY_LOAD_SECONDS", seconds.to_string()),
             ];
-            ignored_test(&root, "tokenrequest-server", "reliability_load", "load_full", &env)
+            ignored_test(&root, "reliability_load", "load_full", &env)
                 .and_then(|()| figures(&root, "reliability-load-full.json"))
         }
         Top::Reliability(Check::Leak) => leak(&root),
         Top::Reliability(Check::Interrupt) => interrupt(&root),
         Top::Reliability(Check::Regressions) => ignored_test(
             &root,
-            "tokenrequest-server",
             "reliability_barrage",
             "deeply_nested_yaml_is_refused_quickly",
             &[],
@@ -119,14 +112,15 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-/// `cargo test -p PACKAGE --test FILE -- --include-ignored --exact NAME --nocapture`, with `env` (ignored or not:
-/// a regression test stays runnable by name once its fix lands and it is no longer ignored).
-fn ignored_test(root: &Path, package: &str, file: &str, name: &str, env: &[(&str, String)]) -> anyhow::Result<()> {
+/// `cargo test --workspace --test FILE -- --include-ignored --exact NAME --nocapture`, with `env` (ignored or
+/// not: a regression test stays runnable by name once its fix lands and it is no longer ignored). The workspace,
+/// not the package, is built, as the README's test command builds it (see cargo_build): test file names are
+/// unique in it.
+fn ignored_test(root: &Path, file: &str, name: &str, env: &[(&str, String)]) -> anyhow::Result<()> {
     let status = Command::new(cargo())
         .args([
             "test",
-            "-p",
-            package,
+            "--workspace",
             "--test",
             file,
             "--",
@@ -644,9 +638,9 @@ fn leak(root: &Path) -> anyhow::Result<()> {
     // The CLI and serve, with their issued tokens known (the test searches for each by value).
     let status = Command::new(cargo())
         .args([
+            // The workspace, as the README's test command builds it (see cargo_build): no second feature set.
             "test",
-            "-p",
-            "kube-tokenrequest",
+            "--workspace",
             "--test",
             "leak_tokens",
             "--",
