@@ -66,6 +66,7 @@ suite! {
         r13_empty_name_bad_request,
         r14_object_missing_not_found,
         r15_pod_of_other_service_account,
+        r15_pod_of_missing_service_account_forbidden,
         r16_uid_matching_accepted,
         r16_uid_mismatch_conflict,
         r17_pod_node_claims,

@@ -3,13 +3,14 @@
 
 use serde_json::json;
 use tokenrequest_types::BoundObjectReference;
+use tokenrequest_types::admission;
 use tokenrequest_types::binding::{self, BoundKind};
 use tokenrequest_types::claims::ObjectRef;
 use tokenrequest_types::review::{EXTRA_NODE_NAME, EXTRA_NODE_UID, EXTRA_POD_NAME, EXTRA_POD_UID};
 use tokenrequest_types::status;
 
 use super::{SA, expect_status};
-use crate::api::Issued;
+use crate::api::{Call, Issued};
 use crate::ctx::Ctx;
 use crate::failure::{CheckFailure, expect_eq};
 use crate::objects::bound_ref;
@@ -25,6 +26,7 @@ checks!("binding" =>
     r13_empty_name_bad_request ["R13"],
     r14_object_missing_not_found ["R14"],
     r15_pod_of_other_service_account ["R15"],
+    r15_pod_of_missing_service_account_forbidden ["R15"],
     r16_uid_matching_accepted ["R16"],
     r16_uid_mismatch_conflict ["R16"],
     r17_pod_node_claims ["R17", "R19", "R23"],
@@ -216,6 +218,17 @@ async fn r15_pod_of_other_service_account(ctx: &Ctx) -> Result<(), CheckFailure>
         .err()
         .ok_or_else(|| CheckFailure::setup("model", "accepts a pod of another service account"))?;
     expect_status("bound to a pod of another service account", &reply, expected.status())
+}
+
+/// No token can be bound to a pod of a service account that does not exist, because no such pod can be created:
+/// the ServiceAccount admission plugin refuses it (403) before it is stored.
+async fn r15_pod_of_missing_service_account_forbidden(ctx: &Ctx) -> Result<(), CheckFailure> {
+    let path = format!("/api/v1/namespaces/{}/pods", ctx.ns());
+    let body = serde_json::to_value(crate::objects::pod("ghosts-pod", "ghost", None))
+        .map_err(|e| CheckFailure::setup("pod body", e))?;
+    let reply = ctx.send(Call::post_json(&path, &body)).await?;
+    let expected = admission::missing_service_account(ctx.ns(), "ghosts-pod", "ghost");
+    expect_status("a pod of a missing service account", &reply, &expected)
 }
 
 async fn r16_uid_matching_accepted(ctx: &Ctx) -> Result<(), CheckFailure> {

@@ -14,6 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use rand::Rng as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokenrequest_types::admission;
 use tokenrequest_types::field::{FieldError, FieldErrorKind, FieldValue};
 use tokenrequest_types::status::{self, StatusError};
 
@@ -52,6 +53,12 @@ pub trait Object:
     fn table(store: &Store) -> &BTreeMap<Key, Self>;
     /// The kind's table, to change it.
     fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self>;
+
+    /// Admission at create, once the namespace is known to exist (NamespaceLifecycle) and before defaults and
+    /// validation: mutating admission runs before the storage's `BeforeCreate` (apiserver handlers/create.go).
+    fn admit(&mut self, _store: &Store, _namespace: &str, _name: &str) -> Result<(), StatusError> {
+        Ok(())
+    }
 
     /// Defaults and validation at create (the kind's strategy `PrepareForCreate` and `Validate`), after the name
     /// is known. Field errors become a 422.
@@ -112,6 +119,15 @@ impl Object for Pod {
     }
     fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self> {
         &mut store.pods
+    }
+
+    // The ServiceAccount admission plugin: a pod runs as an existing service account (`default` if it names none).
+    fn admit(&mut self, store: &Store, namespace: &str, name: &str) -> Result<(), StatusError> {
+        let service_account = admission::default_service_account(self.spec.get_or_insert_with(Default::default));
+        match store.get::<ServiceAccount>(namespace, service_account) {
+            Some(_) => Ok(()),
+            None => Err(admission::missing_service_account(namespace, name, service_account).into()),
+        }
     }
 
     fn prepare_for_create(&mut self) -> Vec<FieldError> {
@@ -217,15 +233,17 @@ impl Store {
         }
         let name = meta.name.clone().unwrap_or_default();
         meta.namespace = K::NAMESPACED.then(|| namespace.to_owned());
+        // Admission first (NamespaceLifecycle, then the kind's plugins), then the storage's validation.
+        if K::NAMESPACED && !self.namespace_exists(namespace) {
+            return Err(status::not_found("", "namespaces", namespace).into());
+        }
+        object.admit(self, namespace, &name)?;
         let mut errors = validate_name::<K>(&name);
         if errors.is_empty() {
             errors = object.prepare_for_create();
         }
         if !errors.is_empty() {
             return Err(status::invalid(K::GROUP, K::KIND, &name, &errors).into());
-        }
-        if K::NAMESPACED && !self.namespace_exists(namespace) {
-            return Err(status::not_found("", "namespaces", namespace).into());
         }
         let key = (namespace.to_owned(), name.clone());
         if K::table(self).contains_key(&key) {

@@ -118,12 +118,26 @@ async fn create_rules() {
         (reply.status, reply.message()),
         (StatusCode::NOT_FOUND, "namespaces \"gone\" not found")
     );
+    // ServiceAccount admission runs before validation: a pod naming no service account runs as `default`, which
+    // nothing created here (a real control plane's controller would).
+    let empty_pod = json!({"metadata": {"name": "empty"}, "spec": {}});
     let reply = api
-        .call(
-            Method::POST,
-            "/api/v1/namespaces/ns/pods",
-            Some(json!({"metadata": {"name": "empty"}, "spec": {}})),
+        .call(Method::POST, "/api/v1/namespaces/ns/pods", Some(empty_pod.clone()))
+        .await;
+    assert_eq!(
+        (reply.status, reply.message()),
+        (
+            StatusCode::FORBIDDEN,
+            r#"pods "empty" is forbidden: error looking up service account ns/default: serviceaccount "default" not found"#
         )
+    );
+    api.create(
+        "/api/v1/namespaces/ns/serviceaccounts",
+        json!({"metadata": {"name": "default"}}),
+    )
+    .await;
+    let reply = api
+        .call(Method::POST, "/api/v1/namespaces/ns/pods", Some(empty_pod))
         .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     let labelled = api

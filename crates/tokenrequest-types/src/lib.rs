@@ -10,10 +10,12 @@
 //! uids), and depends on no async runtime, HTTP stack or Kubernetes client. Rule ids (`R5`, `R16`, ...) refer to
 //! `SPEC.md`; each rule cites the kube-apiserver source it comes from.
 
+pub mod admission;
 pub mod audience;
 pub mod binding;
 pub mod claims;
 pub mod defaults;
+pub mod encoding;
 pub mod expiration;
 pub mod field;
 pub mod keyid;

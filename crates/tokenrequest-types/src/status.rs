@@ -128,17 +128,19 @@ pub fn forbidden(user: &str, verb: &str, target: &ResourceTarget<'_>) -> Status 
         quote(&resource_path),
         quote(target.group)
     );
-    let qualified_resource = qualified(target.group, target.resource);
-    let message = match target.name {
-        Some(name) if !name.is_empty() => format!("{qualified_resource} {} is forbidden: {reason}", quote(name)),
-        _ => format!("{qualified_resource} is forbidden: {reason}"),
+    forbidden_object(target.group, target.resource, target.name.unwrap_or(""), &reason)
+}
+
+/// 403 `Forbidden` for an object, with why (`NewForbidden`, which admission plugins also use through
+/// `admission.NewForbidden`): `pods "web" is forbidden: {reason}`, or `pods is forbidden: {reason}` without a name.
+pub fn forbidden_object(group: &str, resource: &str, name: &str, reason: &str) -> Status {
+    let qualified_resource = qualified(group, resource);
+    let message = if name.is_empty() {
+        format!("{qualified_resource} is forbidden: {reason}")
+    } else {
+        format!("{qualified_resource} {} is forbidden: {reason}", quote(name))
     };
-    failure(
-        403,
-        "Forbidden",
-        message,
-        Some(details(target.group, target.resource, target.name.unwrap_or(""))),
-    )
+    failure(403, "Forbidden", message, Some(details(group, resource, name)))
 }
 
 /// 403 `Forbidden` for a non-resource URL (`forbidden: User "x" cannot get path "/foo"`).

@@ -55,6 +55,7 @@ pub async fn token_review(
     };
     let decoded = decode_body::<TokenReview>(&headers, query.as_deref(), body, expected).await?;
     let mut review = decoded.object;
+    tokenrequest_types::encoding::omit_empty_token_review_spec(&mut review.spec);
     if review.spec.token.is_empty() {
         return Err(status::bad_request("token is required for TokenReview in authentication").into());
     }

@@ -15,10 +15,10 @@ use k8s_openapi::jiff::Timestamp;
 use tokenrequest_types::AUTHENTICATION_GROUP;
 use tokenrequest_types::binding::{self, BoundKind, BoundObject};
 use tokenrequest_types::claims::{Claims, ClaimsInput, ObjectRef};
-use tokenrequest_types::defaults;
 use tokenrequest_types::expiration::{EXTENDED_LIFETIME_SECONDS, ExpirationPolicy, MIN_EXPIRATION_SECONDS};
 use tokenrequest_types::status;
 use tokenrequest_types::validation;
+use tokenrequest_types::{defaults, encoding};
 
 use crate::decode::{self, Expected};
 use crate::error::ApiError;
@@ -54,6 +54,7 @@ pub async fn create_token(
     let options = decode::create_options(query.as_deref())?;
     let decoded = decode::decode::<TokenRequest>(&bytes, format, TOKEN_REQUEST, options.field_validation)?;
     let mut request = decoded.object;
+    encoding::omit_empty_token_request(&mut request);
     // What the client set, after defaulting (the spec is a value in Go, so expirationSeconds is always set).
     let mut as_set = request.clone();
     defaults::default_expiration(as_set.spec.get_or_insert_with(Default::default));
