@@ -162,10 +162,10 @@ impl Signer {
     /// Checks a token's signature against this key, in pkg/serviceaccount/jwt.go's order: a token that is not a
     /// JWT or names another key is "no keys found"; a bad signature is go-jose's primitive error.
     pub fn verify(&self, token: &str) -> Result<UnverifiedToken, TokenRejection> {
-        let parsed = UnverifiedToken::parse(token).map_err(|_| TokenRejection::NotClaimed)?;
-        if parsed.header().kid.as_deref().is_some_and(|kid| kid != self.kid)
-            || parsed.header().alg != self.alg().as_str()
-        {
+        // pkg/serviceaccount/jwt.go: the header picks the key (none: `invalid signature, no keys found`), the key
+        // checks the signature, and only then are the claims decoded.
+        let header = UnverifiedToken::parse_header(token).map_err(|_| TokenRejection::NotClaimed)?;
+        if header.kid.as_deref().is_some_and(|kid| kid != self.kid) || header.alg != self.alg().as_str() {
             return Err(TokenRejection::NoKeys);
         }
         let (signing_input, encoded_signature) = token.trim().rsplit_once('.').ok_or(TokenRejection::NotClaimed)?;
@@ -180,11 +180,10 @@ impl Signer {
                 .verify(signing_input.as_bytes(), &sig)
                 .is_ok(),
         };
-        if ok {
-            Ok(parsed)
-        } else {
-            Err(TokenRejection::BadSignature)
+        if !ok {
+            return Err(TokenRejection::BadSignature);
         }
+        UnverifiedToken::parse(token).map_err(|_| TokenRejection::NotClaimed)
     }
 }
 

@@ -111,6 +111,19 @@ async fn r21_foreign_and_forged_tokens() {
         api.review("not-a-jwt", &[]).await.body["status"]["error"],
         "invalid bearer token"
     );
+    // Our issuer with a kid nobody has, a payload of `iss` and `sub` alone and no real signature: claimed for
+    // its issuer, then refused for its key before its signature or other claims are read (differential D11).
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+    let unknown_kid = [
+        b64(r#"{"alg":"RS256","kid":"nope"}"#),
+        b64(&format!(r#"{{"iss":"{ISSUER}","sub":"x"}}"#)),
+        b64("not a signature"),
+    ]
+    .join(".");
+    assert_eq!(
+        api.review(&unknown_kid, &[]).await.body["status"]["error"],
+        "[invalid bearer token, invalid signature, no keys found]"
+    );
 }
 
 #[tokio::test]

@@ -117,9 +117,27 @@ pub fn review_error(rejection: &TokenRejection) -> String {
     }
 }
 
-/// Whether this authenticator claims the token at all: its `iss` is one of ours (checked before the signature).
-pub fn issuer_claimed(claims: &Claims, issuers: &[String]) -> bool {
-    issuers.contains(&claims.iss)
+/// Whether this authenticator claims the token at all: its `iss` is one of ours, read from the unverified payload
+/// alone, before the header, the key and the signature are looked at; a token whose other claims are missing or
+/// malformed is still claimed, and then refused for its key or signature (pkg/serviceaccount/jwt.go
+/// `hasCorrectIssuer`: three parts, not JSON-looking, base64url payload with a string `iss`).
+pub fn issuer_claimed(token: &str, issuers: &[String]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Issuer {
+        #[serde(default)]
+        iss: String,
+    }
+    if token.trim().starts_with('{') {
+        return false;
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    let [_, payload, _] = parts[..] else {
+        return false;
+    };
+    base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Issuer>(&bytes).ok())
+        .is_some_and(|claims| issuers.contains(&claims.iss))
 }
 
 /// Audiences (R23) then times (R21), on claims whose signature and issuer the caller has checked.
@@ -298,6 +316,30 @@ mod tests {
     use crate::claims::KubernetesClaims;
 
     const NOW: i64 = 1_760_000_000;
+
+    #[test]
+    fn the_issuer_alone_decides_whether_a_token_is_claimed() {
+        let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+        let issuers = ["https://issuer".to_owned()];
+        let token = |payload: &str| format!("{}.{}.{}", b64(r#"{"alg":"RS256"}"#), b64(payload), b64("sig"));
+        // Only `iss` is read: other claims may be missing, and the header and signature are not looked at.
+        assert!(issuer_claimed(&token(r#"{"iss":"https://issuer"}"#), &issuers));
+        assert!(issuer_claimed(
+            &format!("x.{}.y", b64(r#"{"iss":"https://issuer","exp":"soon"}"#)),
+            &issuers
+        ));
+        assert!(!issuer_claimed(&token(r#"{"iss":"https://elsewhere"}"#), &issuers));
+        assert!(!issuer_claimed(&token(r#"{"sub":"x"}"#), &issuers));
+        assert!(!issuer_claimed(&token(r#"{"iss":42}"#), &issuers));
+        assert!(!issuer_claimed(
+            &format!("{}.{}", b64("{}"), b64(r#"{"iss":"https://issuer"}"#)),
+            &issuers
+        ));
+        assert!(!issuer_claimed(
+            &format!("{{\"a\":1}}.{}.x", b64(r#"{"iss":"https://issuer"}"#)),
+            &issuers
+        ));
+    }
 
     fn claims() -> Claims {
         Claims {

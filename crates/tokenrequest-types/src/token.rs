@@ -95,6 +95,16 @@ impl UnverifiedToken {
         })
     }
 
+    /// Decodes only the header of `header.claims.signature`, as a verifier does before it picks the key: the
+    /// claims are read once the signature is known to be good.
+    pub fn parse_header(token: &str) -> Result<JoseHeader, TokenFormatError> {
+        let parts: Vec<&str> = token.trim().split('.').collect();
+        let [header, _claims, _signature] = parts[..] else {
+            return Err(TokenFormatError::Parts(parts.len()));
+        };
+        decode_part(header, "header")
+    }
+
     /// The header.
     pub fn header(&self) -> &JoseHeader {
         &self.header
