@@ -57,9 +57,34 @@ impl Executables {
     }
 }
 
+/// A `cargo` command (the one running xtask) without the variables `cargo run` set for xtask itself.
+///
+/// Cargo fingerprints the variables a build script watches (`rerun-if-env-changed`) by their values in its own
+/// environment: ring's build script watches `CARGO_PKG_NAME` and the like, so a cargo started with xtask's
+/// `CARGO_PKG_*` rebuilt ring and everything above it, and the README's `cargo test` rebuilt them back.
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 /// Builds the workspace's programs and test harnesses in `root` and returns them.
 pub(crate) fn build(root: &Path, step: &Step) -> anyhow::Result<Executables> {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--no-run"])
         .args(["--message-format=json-render-diagnostics", "--color=never"])
         .current_dir(root)

@@ -89,7 +89,7 @@ pub(crate) fn runner(root: &Path, built: &Executables, step: &Step) -> Runner {
 }
 
 fn nextest_available(root: &Path) -> bool {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    crate::cargo_build::cargo()
         .args(["nextest", "--version"])
         .current_dir(root)
         .stdin(Stdio::null())
@@ -110,7 +110,7 @@ pub(crate) fn run(root: &Path, runner: &Runner, env: &SuiteEnv, filter: Option<&
 fn run_nextest(root: &Path, env: &SuiteEnv, filter: Option<&str>) -> anyhow::Result<String> {
     let junit = target_dir(root).join("nextest/conformance/junit.xml");
     let _ = std::fs::remove_file(&junit);
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut cmd = crate::cargo_build::cargo();
     cmd.args([
         "nextest",
         "run",

@@ -590,6 +590,10 @@ async fn r28_unknown_fields_warn_or_strict_400() {
         )
         .await;
     assert!(reply.warnings().is_empty());
+    // The decoder's warnings go out with an error too (kube-apiserver v1.37.1, differential D14).
+    let reply = api.token_request("nobody", json!({"metadata": {"foo": "x"}})).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.warnings(), ["299 - \"unknown field \\\"metadata.foo\\\"\""]);
 }
 
 #[tokio::test]

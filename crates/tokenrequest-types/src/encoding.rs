@@ -3,19 +3,15 @@
 //! would show them where kube-apiserver shows nothing (and list them in `managedFields`).
 //!
 //! Source: `staging/src/k8s.io/api/authentication/v1/types.go` (`BoundObjectReference`: every field
-//! `omitempty`; `TokenReviewSpec.Audiences` `omitempty`). `TokenRequestSpec.Audiences` has no `omitempty`, but
-//! the field set kube-apiserver records for it omits an empty list, as observed from v1.37.1 (DIFFERENTIAL.md, D3).
+//! `omitempty`; `TokenReviewSpec.Audiences` `omitempty`). `TokenRequestSpec.Audiences` has no `omitempty`: an empty
+//! list stays, and kube-apiserver v1.37.1 lists it in `managedFields` (`f:audiences`).
 
 use crate::{BoundObjectReference, TokenRequest, TokenReviewSpec};
 
-/// A TokenRequest as kube-apiserver holds it after decoding: no empty audience list, no empty `boundObjectRef`
-/// field.
+/// A TokenRequest as kube-apiserver holds it after decoding: no empty `boundObjectRef` field (an empty audience
+/// list is kept).
 pub fn omit_empty_token_request(request: &mut TokenRequest) {
-    let Some(spec) = request.spec.as_mut() else {
-        return;
-    };
-    spec.audiences = spec.audiences.take().filter(|a| !a.is_empty());
-    if let Some(reference) = spec.bound_object_ref.as_mut() {
+    if let Some(reference) = request.spec.as_mut().and_then(|s| s.bound_object_ref.as_mut()) {
         omit_empty_bound_object_ref(reference);
     }
 }
@@ -60,7 +56,7 @@ mod tests {
         };
         omit_empty_token_request(&mut request);
         let spec = request.spec.unwrap();
-        assert_eq!(spec.audiences, None);
+        assert_eq!(spec.audiences, Some(vec![]));
         assert_eq!(
             spec.bound_object_ref,
             Some(BoundObjectReference {

@@ -4,7 +4,7 @@
 //! xtask runs them as processes instead of linking the crates, like everything else it measures.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{Context as _, Result, bail};
 
@@ -17,8 +17,7 @@ pub(crate) const BENCHES: [(&str, &[&str]); 2] = [
 
 /// Runs every bench in [`BENCHES`], output to `log`.
 pub(crate) fn run(root: &Path, log: &Path) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut cmd = Command::new(cargo);
+    let mut cmd = crate::cargo_build::cargo();
     cmd.current_dir(root).arg("bench");
     for (package, _) in BENCHES {
         cmd.args(["-p", package]);

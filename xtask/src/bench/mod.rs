@@ -455,8 +455,7 @@ fn micro_rows(root: &Path, target_dir: &Path) -> Vec<Row> {
 /// Builds the release binaries and runs the release xtask with the same arguments.
 fn hand_over_to_release(root: &Path, target_dir: &Path) -> Result<ExitCode> {
     let step = Step::start("build", "cargo build --release -p kube-tokenrequest -p xtask");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(&cargo)
+    let status = crate::cargo_build::cargo()
         .current_dir(root)
         .args(["build", "--release", "-p", "kube-tokenrequest", "-p", "xtask"])
         .status()

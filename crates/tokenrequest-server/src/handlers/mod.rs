@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use tokenrequest_types::status;
 
 use crate::authn;
@@ -128,10 +128,14 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
     response
 }
 
-/// `Warning: 299 - "text"` (staging/src/k8s.io/apiserver/pkg/warning: code 299, agent "-", quoted text).
-pub(crate) fn warning_header(text: &str) -> (HeaderName, HeaderValue) {
-    let quoted = serde_json::Value::String(text.to_owned()).to_string();
-    let value =
-        HeaderValue::from_str(&format!("299 - {quoted}")).unwrap_or_else(|_| HeaderValue::from_static("299 - \"\""));
-    (http::header::WARNING, value)
+/// `response` with a `Warning: 299 - "text"` header per warning (staging/src/k8s.io/apiserver/pkg/warning: code 299,
+/// agent "-", quoted text).
+pub(crate) fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for text in warnings {
+        let quoted = serde_json::Value::String(text.clone()).to_string();
+        let value = HeaderValue::from_str(&format!("299 - {quoted}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("299 - \"\""));
+        response.headers_mut().append(http::header::WARNING, value);
+    }
+    response
 }

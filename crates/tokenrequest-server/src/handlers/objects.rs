@@ -14,7 +14,7 @@ use tokenrequest_types::status;
 
 use crate::decode::{self, Expected};
 use crate::error::ApiError;
-use crate::handlers::warning_header;
+use crate::handlers::with_warnings;
 use crate::selector::Selector;
 use crate::state::AppState;
 use crate::store::{Object, now_time};
@@ -242,7 +242,16 @@ fn create<K: Object>(
         },
         options.field_validation,
     )?;
-    let object = decoded.object;
+    // Warnings go out with the answer, an error included (see handlers::token).
+    let response = match store_new(state, namespace, decoded.object, options.dry_run) {
+        Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
+        Err(error) => error.into_response(),
+    };
+    Ok(with_warnings(response, &decoded.warnings))
+}
+
+/// Admits, validates and stores a decoded object.
+fn store_new<K: Object>(state: &AppState, namespace: &str, object: K, dry_run: bool) -> Result<K, ApiError> {
     // rest.EnsureObjectNamespaceMatchesRequestNamespace: a namespaced object may name its namespace only if it is
     // the request's; a cluster-scoped one may not name any.
     match object.metadata().namespace.as_deref().filter(|ns| !ns.is_empty()) {
@@ -257,20 +266,15 @@ fn create<K: Object>(
         }
         _ => {}
     }
-    let created = state.write().create(namespace, object, options.dry_run)?;
+    let created = state.write().create(namespace, object, dry_run)?;
     tracing::info!(
         kind = K::KIND,
         namespace,
         name = created.metadata().name.as_deref().unwrap_or(""),
-        dry_run = options.dry_run,
+        dry_run,
         "created"
     );
-    let mut response = (StatusCode::CREATED, Json(created)).into_response();
-    for warning in &decoded.warnings {
-        let (name, value) = warning_header(warning);
-        response.headers_mut().append(name, value);
-    }
-    Ok(response)
+    Ok(created)
 }
 
 fn delete<K: Object>(

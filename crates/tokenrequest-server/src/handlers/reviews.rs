@@ -15,7 +15,7 @@ use tokenrequest_types::status;
 use crate::authn::{self, User};
 use crate::decode::{self, Decoded, Expected};
 use crate::error::ApiError;
-use crate::handlers::warning_header;
+use crate::handlers::with_warnings;
 use crate::managed_fields;
 use crate::state::AppState;
 use crate::store::now_time;
@@ -34,12 +34,7 @@ async fn decode_body<T: serde::de::DeserializeOwned>(
 }
 
 fn created<T: serde::Serialize>(object: T, warnings: &[String]) -> Response {
-    let mut response = (StatusCode::CREATED, Json(object)).into_response();
-    for warning in warnings {
-        let (name, value) = warning_header(warning);
-        response.headers_mut().append(name, value);
-    }
-    response
+    with_warnings((StatusCode::CREATED, Json(object)).into_response(), warnings)
 }
 
 /// Reviews a token: who it authenticates, for which of the requested audiences, or why not.
@@ -57,7 +52,10 @@ pub async fn token_review(
     let mut review = decoded.object;
     tokenrequest_types::encoding::omit_empty_token_review_spec(&mut review.spec);
     if review.spec.token.is_empty() {
-        return Err(status::bad_request("token is required for TokenReview in authentication").into());
+        let error = ApiError::from(status::bad_request(
+            "token is required for TokenReview in authentication",
+        ));
+        return Ok(with_warnings(error.into_response(), &decoded.warnings));
     }
     let as_set = serde_json::to_value(&review).unwrap_or_default();
     let token = review.spec.token.clone();

@@ -23,7 +23,7 @@ use tokenrequest_types::{defaults, encoding};
 use crate::decode::{self, Expected};
 use crate::error::ApiError;
 use crate::fault::Fault;
-use crate::handlers::warning_header;
+use crate::handlers::with_warnings;
 use crate::managed_fields;
 use crate::state::AppState;
 use crate::store::Store;
@@ -53,7 +53,28 @@ pub async fn create_token(
     // dryRun=All is validated and then ignored: a real token is minted (R28).
     let options = decode::create_options(query.as_deref())?;
     let decoded = decode::decode::<TokenRequest>(&bytes, format, TOKEN_REQUEST, options.field_validation)?;
-    let mut request = decoded.object;
+    // The decoder's warnings go out with whatever the request ends in, an error included: kube-apiserver records
+    // them in the request's context and writes them as headers at the end (staging/src/k8s.io/apiserver/pkg/warning).
+    let mut warnings = decoded.warnings;
+    let response = match respond(&state, &namespace, &name, query.as_deref(), &headers, decoded.object) {
+        Ok((response, clamp_warning)) => {
+            warnings.extend(clamp_warning);
+            response
+        }
+        Err(error) => error.into_response(),
+    };
+    Ok(with_warnings(response, &warnings))
+}
+
+/// The answer to a decoded TokenRequest, and the clamping Warning if any.
+fn respond(
+    state: &AppState,
+    namespace: &str,
+    name: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    mut request: TokenRequest,
+) -> Result<(Response, Option<String>), ApiError> {
     encoding::omit_empty_token_request(&mut request);
     // What the client set, after defaulting (the spec is a value in Go, so expirationSeconds is always set).
     let mut as_set = request.clone();
@@ -70,12 +91,10 @@ pub async fn create_token(
         )
         .into());
     }
-    let mut warnings = decoded.warnings;
     let (response, clamp_warning) = {
         let store = state.read();
-        issue(&state, &store, &namespace, &name, &mut request)?
+        issue(state, &store, namespace, name, &mut request)?
     };
-    warnings.extend(clamp_warning);
     let code = if state.faulty(Fault::WrongStatusCode) {
         StatusCode::OK
     } else {
@@ -87,7 +106,7 @@ pub async fn create_token(
     if let Some(spec) = body.get_mut("spec").and_then(|s| s.as_object_mut()) {
         spec.entry("boundObjectRef").or_insert(serde_json::Value::Null);
     }
-    let manager = managed_fields::manager(query.as_deref(), &headers);
+    let manager = managed_fields::manager(query, headers);
     let time = body["metadata"]["creationTimestamp"].clone();
     body["metadata"]["managedFields"] = serde_json::json!([managed_fields::entry(
         &as_set,
@@ -96,12 +115,7 @@ pub async fn create_token(
         Some("token"),
         &time
     )]);
-    let mut response = (code, Json(body)).into_response();
-    for warning in &warnings {
-        let (name, value) = warning_header(warning);
-        response.headers_mut().append(name, value);
-    }
-    Ok(response)
+    Ok(((code, Json(body)).into_response(), clamp_warning))
 }
 
 /// Everything after decoding, under one read lock so that the objects looked at are consistent.
