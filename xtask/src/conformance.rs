@@ -257,7 +257,7 @@ fn start(
     let running = match &plan.kind {
         PlanKind::Embedded => {
             let binary = server_binary.expect("built for the embedded target");
-            let server = target::embedded::start(root, binary, policy)?;
+            let server = target::embedded::start(root, binary, policy, &[])?;
             step.done(server.url());
             Running::Embedded(server)
         }

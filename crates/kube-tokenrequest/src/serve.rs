@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Serving private key (PEM).
     #[arg(long, value_name = "PATH", requires = "tls_cert_file")]
     pub tls_private_key_file: Option<PathBuf>,
+    /// How long a deleted namespace stays Terminating before it and its content go, as a cluster's namespace
+    /// controller removes them (e.g. 5s); `never` keeps it Terminating, as a bare kube-apiserver does.
+    #[arg(long, value_parser = parse_finalize_after, default_value = "5s", value_name = "DURATION|never")]
+    pub namespace_finalize_after: FinalizeAfter,
     /// Break one rule on purpose, to prove the conformance suite can fail (see `tokenrequest_server::Fault`).
     #[arg(long, hide = true, value_name = "NAME")]
     pub inject_fault: Option<Fault>,
@@ -55,6 +59,17 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     humantime::parse_duration(value).map_err(|e| e.to_string())
+}
+
+/// `--namespace-finalize-after`: a duration, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinalizeAfter(pub Option<Duration>);
+
+fn parse_finalize_after(value: &str) -> Result<FinalizeAfter, String> {
+    match value {
+        "never" => Ok(FinalizeAfter(None)),
+        other => parse_duration(other).map(|d| FinalizeAfter(Some(d))),
+    }
 }
 
 fn parse_alg(value: &str) -> Result<SigningAlg, String> {
@@ -79,6 +94,7 @@ impl ServeArgs {
         config.signing_alg = self.signing_alg;
         config.signing_key_pem = self.service_account_signing_key_file.as_deref().map(read).transpose()?;
         config.tls = tls;
+        config.namespace_finalize_after = self.namespace_finalize_after.0;
         config.fault = self.inject_fault;
         Ok(config)
     }
@@ -173,6 +189,10 @@ mod tests {
         assert!(args.extend_token_expiration);
         assert!(args.max_token_expiration.is_zero());
         assert_eq!(args.signing_alg, SigningAlg::RS256);
+        assert_eq!(
+            args.namespace_finalize_after,
+            FinalizeAfter(Some(Duration::from_secs(5)))
+        );
         assert!(args.inject_fault.is_none());
     }
 
@@ -187,10 +207,13 @@ mod tests {
             "--extend-token-expiration=false",
             "--signing-alg",
             "ES256",
+            "--namespace-finalize-after",
+            "never",
             "--inject-fault",
             "no-clamp",
         ])
         .serve;
+        assert_eq!(args.namespace_finalize_after, FinalizeAfter(None));
         assert_eq!(args.api_audiences, ["a", "b"]);
         assert_eq!(args.max_token_expiration, Duration::from_secs(86_400));
         assert!(!args.extend_token_expiration);

@@ -29,9 +29,15 @@ pub struct ServerConfig {
     pub tls: Option<(String, String)>,
     /// `--service-account-jwks-uri`; `None` means `https://{listen address}/openid/v1/jwks`.
     pub jwks_uri: Option<String>,
+    /// How long a deleted namespace stays Terminating before it and its content go, as a cluster's namespace
+    /// controller removes them; `None` keeps it Terminating, as a kube-apiserver without a controller manager does.
+    pub namespace_finalize_after: Option<Duration>,
     /// A deliberately broken rule, to prove that the conformance suite can fail (hidden `--inject-fault`).
     pub fault: Option<Fault>,
 }
+
+/// A few seconds, as a small cluster's namespace controller takes for an emptied namespace.
+pub const DEFAULT_NAMESPACE_FINALIZE_AFTER: Duration = Duration::from_secs(5);
 
 impl ServerConfig {
     /// kube-apiserver's defaults, listening on `listen`.
@@ -46,6 +52,7 @@ impl ServerConfig {
             signing_key_pem: None,
             tls: None,
             jwks_uri: None,
+            namespace_finalize_after: Some(DEFAULT_NAMESPACE_FINALIZE_AFTER),
             fault: None,
         }
     }

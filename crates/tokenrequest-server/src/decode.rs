@@ -225,9 +225,16 @@ pub fn decode<T: DeserializeOwned>(
         }
     })
     .map_err(|e| cannot_handle(expected, &format!("json: {e}")))?;
-    let warnings: Vec<String> = unknown
+    // Go's strict decoder (sigs.k8s.io/json) reports keys given twice as well as unknown ones: both fail a Strict
+    // request and are warnings under Warn. Duplicates are listed first here; JSON only (YAML keys are unique).
+    let duplicates = match format {
+        InputFormat::Json => duplicate_fields(bytes),
+        _ => Vec::new(),
+    };
+    let warnings: Vec<String> = duplicates
         .iter()
-        .map(|path| format!("unknown field {}", quote(path)))
+        .map(|path| format!("duplicate field {}", quote(path)))
+        .chain(unknown.iter().map(|path| format!("unknown field {}", quote(path))))
         .collect();
     match validation {
         FieldValidation::Strict if !warnings.is_empty() => Err(cannot_handle(
@@ -387,6 +394,89 @@ fn flow_depth(bytes: &[u8]) -> usize {
     max
 }
 
+/// The paths of the keys a JSON document gives twice in one object (`spec.expirationSeconds`), in the order the
+/// repeats are met. The document has parsed already, so its nesting is within serde_json's limit.
+fn duplicate_fields(bytes: &[u8]) -> Vec<String> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Walk<'a> {
+        path: String,
+        found: &'a mut Vec<String>,
+    }
+
+    impl Walk<'_> {
+        fn child(&mut self, segment: &str) -> Walk<'_> {
+            let path = match (self.path.is_empty(), segment.starts_with('[')) {
+                (true, _) | (false, true) => format!("{}{segment}", self.path),
+                (false, false) => format!("{}.{segment}", self.path),
+            };
+            Walk {
+                path,
+                found: &mut *self.found,
+            }
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let child = self.child(&key);
+                if !seen.insert(key) {
+                    child.found.push(child.path.clone());
+                }
+                map.next_value_seed(child)?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            let mut index = 0;
+            while seq.next_element_seed(self.child(&format!("[{index}]")))?.is_some() {
+                index += 1;
+            }
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let mut found = Vec::new();
+    let walk = Walk {
+        path: String::new(),
+        found: &mut found,
+    };
+    // A document that parsed once parses again; were it not to, nothing is reported.
+    let _ = walk.deserialize(&mut serde_json::Deserializer::from_slice(bytes));
+    found
+}
+
 /// kube-apiserver's field path: `spec.foo`, `spec.containers[0].foo`.
 fn field_path(path: &serde_ignored::Path<'_>) -> String {
     use serde_ignored::Path;
@@ -422,6 +512,31 @@ mod tests {
 
     fn message(err: ApiError) -> String {
         err.status().message.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn duplicate_fields_fail_strict_and_warn_otherwise() {
+        // As kube-apiserver v1.37.1 answered (DIFFERENTIAL.md, D13).
+        let body = br#"{"spec":{"expirationSeconds":600,"expirationSeconds":700}}"#;
+        let err = decode::<TokenRequest>(body, InputFormat::Json, TR, FieldValidation::Strict).unwrap_err();
+        assert_eq!(
+            message(err),
+            "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: strict decoding error: duplicate field \"spec.expirationSeconds\""
+        );
+        let ok: Decoded<TokenRequest> = decode(body, InputFormat::Json, TR, FieldValidation::Warn).unwrap();
+        assert_eq!(ok.warnings, ["duplicate field \"spec.expirationSeconds\""]);
+        assert_eq!(
+            ok.object.spec.unwrap().expiration_seconds,
+            Some(700),
+            "the last one wins, as in Go"
+        );
+    }
+
+    #[test]
+    fn duplicate_fields_are_found_at_every_depth_and_only_there() {
+        let body = br#"{"a":1,"b":{"c":[{"d":1,"d":2},{"d":3}],"e":{}},"a":2,"b2":[[{"x":0,"x":0}]]}"#;
+        assert_eq!(duplicate_fields(body), ["b.c[0].d", "a", "b2[0][0].x"]);
+        assert!(duplicate_fields(br#"{"a":{"a":1},"b":[1,1]}"#).is_empty());
     }
 
     #[test]

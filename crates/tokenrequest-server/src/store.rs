@@ -65,6 +65,13 @@ pub trait Object:
     fn prepare_for_create(&mut self) -> Vec<FieldError> {
         Vec::new()
     }
+
+    /// Starts deleting the object at `now`; returns whether it stays, marked, until a controller finishes the
+    /// deletion. Objects of every kind but Namespace go at once (a grace period of 0: nothing here would ever
+    /// finish a graceful deletion).
+    fn begin_deletion(&mut self, _now: Time) -> bool {
+        false
+    }
 }
 
 impl Object for Namespace {
@@ -95,6 +102,14 @@ impl Object for Namespace {
             ..NamespaceStatus::default()
         });
         Vec::new()
+    }
+
+    // pkg/registry/core/namespace/storage/storage.go `Delete`: a namespace with finalizers is marked and becomes
+    // Terminating; the namespace controller removes its content, then the namespace (Store::finalize_namespaces).
+    fn begin_deletion(&mut self, now: Time) -> bool {
+        self.metadata.deletion_timestamp = Some(now);
+        self.status.get_or_insert_with(NamespaceStatus::default).phase = Some("Terminating".to_owned());
+        true
     }
 }
 
@@ -237,6 +252,9 @@ impl Store {
         if K::NAMESPACED && !self.namespace_exists(namespace) {
             return Err(status::not_found("", "namespaces", namespace).into());
         }
+        if K::NAMESPACED && self.namespace_terminating(namespace) {
+            return Err(admission::namespace_terminating(K::URL_PATH_SEGMENT, &name, namespace).into());
+        }
         object.admit(self, namespace, &name)?;
         let mut errors = validate_name::<K>(&name);
         if errors.is_empty() {
@@ -266,25 +284,55 @@ impl Store {
         Ok(object)
     }
 
-    /// Removes an object at once (a grace period of 0: nothing here would ever finish a graceful deletion). A
-    /// namespace takes everything in it along, which a real cluster's namespace controller does later.
+    /// Deletes an object: removed at once, or (a namespace) marked Terminating until
+    /// [`Store::finalize_namespaces`]. The answer is the object as deleted; deleting a namespace that is already
+    /// Terminating changes nothing and answers it as it is.
     pub fn delete<K: Object>(&mut self, namespace: &str, name: &str, dry_run: bool) -> Option<K> {
         let namespace = if K::NAMESPACED { namespace } else { "" };
         let key = (namespace.to_owned(), name.to_owned());
-        if dry_run {
-            return K::table(self).get(&key).cloned();
+        let mut object = K::table(self).get(&key)?.clone();
+        if object.metadata().deletion_timestamp.is_some() {
+            return Some(object);
         }
-        let mut removed = K::table_mut(self).remove(&key)?;
+        let stays = object.begin_deletion(now_time());
+        if dry_run {
+            return Some(object);
+        }
         self.revision += 1;
         // The answer carries the revision of this delete, stamped under the same write lock: read later, another
         // write could have moved it on and two writes would report one resourceVersion.
-        removed.metadata_mut().resource_version = Some(self.resource_version());
-        if !K::NAMESPACED && K::KIND == Namespace::KIND {
+        object.metadata_mut().resource_version = Some(self.resource_version());
+        if stays {
+            K::table_mut(self).insert(key, object.clone());
+        } else {
+            K::table_mut(self).remove(&key);
+        }
+        Some(object)
+    }
+
+    /// Whether namespace `name` exists and is Terminating (new content is refused: NamespaceLifecycle admission).
+    pub fn namespace_terminating(&self, name: &str) -> bool {
+        self.get::<Namespace>("", name)
+            .is_some_and(|ns| ns.metadata.deletion_timestamp.is_some())
+    }
+
+    /// The namespace controller's work, done at once: every namespace Terminating since `cutoff` or before goes,
+    /// with everything in it. Returns the names of those that went.
+    pub fn finalize_namespaces(&mut self, cutoff: Timestamp) -> Vec<String> {
+        let done: Vec<String> = self
+            .namespaces
+            .values()
+            .filter(|ns| ns.metadata.deletion_timestamp.as_ref().is_some_and(|t| t.0 <= cutoff))
+            .filter_map(|ns| ns.metadata.name.clone())
+            .collect();
+        for name in &done {
             self.service_accounts.retain(|(ns, _), _| ns != name);
             self.pods.retain(|(ns, _), _| ns != name);
             self.secrets.retain(|(ns, _), _| ns != name);
+            self.namespaces.remove(&(String::new(), name.clone()));
+            self.revision += 1;
         }
-        Some(removed)
+        done
     }
 }
 
@@ -357,6 +405,8 @@ fn validate_name<K: Object>(name: &str) -> Vec<FieldError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn named<K: Object + Default>(name: &str) -> K {
@@ -391,7 +441,7 @@ mod tests {
     }
 
     #[test]
-    fn generate_name_and_namespace_cascade() {
+    fn generate_name_makes_a_name() {
         let mut store = Store::default();
         store.create::<Namespace>("", named("a"), false).unwrap();
         let mut sa = ServiceAccount::default();
@@ -399,7 +449,32 @@ mod tests {
         let sa = store.create("a", sa, false).unwrap();
         let name = sa.metadata.name.unwrap();
         assert!(name.starts_with("robot-") && name.len() == 11, "{name}");
-        assert!(store.delete::<Namespace>("", "a", false).is_some());
+    }
+
+    #[test]
+    fn a_deleted_namespace_terminates_then_goes_with_its_content() {
+        let mut store = Store::default();
+        store.create::<Namespace>("", named("a"), false).unwrap();
+        store.create::<ServiceAccount>("a", named("sa"), false).unwrap();
+        let deleted = store.delete::<Namespace>("", "a", false).unwrap();
+        let since = deleted.metadata.deletion_timestamp.clone().unwrap().0;
+        assert_eq!(deleted.status.unwrap().phase.as_deref(), Some("Terminating"));
+        // Terminating: still there with its content, closed to new content, and a second delete changes nothing.
+        assert!(store.namespace_exists("a") && store.namespace_terminating("a"));
+        assert!(store.get::<ServiceAccount>("a", "sa").is_some());
+        let err = store.create::<Secret>("a", named("s"), false).unwrap_err();
+        assert_eq!(
+            err.message.as_deref(),
+            Some(
+                r#"secrets "s" is forbidden: unable to create new content in namespace a because it is being terminated"#
+            )
+        );
+        let again = store.delete::<Namespace>("", "a", false).unwrap();
+        assert_eq!(again.metadata.resource_version, deleted.metadata.resource_version);
+        // The controller: nothing before the cutoff, then the namespace and everything in it.
+        assert!(store.finalize_namespaces(since - Duration::from_secs(1)).is_empty());
+        assert_eq!(store.finalize_namespaces(since), ["a"]);
+        assert!(!store.namespace_exists("a"));
         assert_eq!(store.list::<ServiceAccount>(None).count(), 0);
     }
 }

@@ -5,10 +5,13 @@ mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use serde_json::json;
 use support::Api;
+use tokenrequest_server::ServerConfig;
+use tokenrequest_types::policy::SigningAlg;
 
 #[tokio::test]
 async fn create_get_list_delete() {
@@ -47,11 +50,54 @@ async fn create_get_list_delete() {
     assert_eq!(deleted.body["details"]["kind"], "secrets");
     let deleted = api.call(Method::DELETE, "/api/v1/namespaces/ns", None).await;
     assert_eq!(deleted.body["status"]["phase"], "Terminating");
+    assert!(deleted.body["metadata"]["deletionTimestamp"].is_string());
+}
+
+#[tokio::test]
+async fn a_terminating_namespace_takes_nothing_new_until_the_controller_removes_it() {
+    let mut config = ServerConfig::loopback();
+    config.signing_alg = SigningAlg::ES256;
+    config.namespace_finalize_after = Some(Duration::from_secs(1));
+    let server = tokenrequest_server::start(config).await.unwrap();
+    let api = Api::for_state(server.state().clone());
+    api.fixture().await;
+    api.call(Method::DELETE, "/api/v1/namespaces/ns", None).await;
+    // Terminating (kube-apiserver v1.37.1, DIFFERENTIAL.md D8): the service account is still there, but neither
+    // a token nor a new object is given in the namespace.
+    let sa = api
+        .call(Method::GET, "/api/v1/namespaces/ns/serviceaccounts/sa", None)
+        .await;
+    assert_eq!(sa.status, StatusCode::OK);
+    let reply = api.token_request("sa", json!({})).await;
     assert_eq!(
-        api.call(Method::GET, "/api/v1/serviceaccounts", None).await.body["items"],
-        json!([]),
-        "namespace contents go with it"
+        (reply.status, reply.message()),
+        (
+            StatusCode::FORBIDDEN,
+            "serviceaccounts \"sa\" is forbidden: unable to create new content in namespace ns because it is being terminated"
+        )
     );
+    assert_eq!(reply.body["details"]["causes"][0]["reason"], "NamespaceTerminating");
+    let reply = api
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/ns/secrets",
+            Some(json!({"metadata": {"name": "new"}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    // Then the controller removes the namespace with its content (within a few ticks of the second).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while api.call(Method::GET, "/api/v1/namespaces/ns", None).await.status == StatusCode::OK {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the namespace was never finalized"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sa = api
+        .call(Method::GET, "/api/v1/namespaces/ns/serviceaccounts/sa", None)
+        .await;
+    assert_eq!(sa.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

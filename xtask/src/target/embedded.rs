@@ -63,8 +63,8 @@ pub(crate) fn policy_args(policy: &TokenPolicy) -> Vec<String> {
     args
 }
 
-/// Starts `binary serve` with `policy` and waits until it is ready.
-pub(crate) fn start(root: &Path, binary: &Path, policy: &TokenPolicy) -> anyhow::Result<Server> {
+/// Starts `binary serve` with `policy` (and `extra` flags) and waits until it is ready.
+pub(crate) fn start(root: &Path, binary: &Path, policy: &TokenPolicy, extra: &[&str]) -> anyhow::Result<Server> {
     let dir = tempfile::Builder::new()
         .prefix("kube-tokenrequest-embedded-")
         .tempdir()?;
@@ -76,6 +76,7 @@ pub(crate) fn start(root: &Path, binary: &Path, policy: &TokenPolicy) -> anyhow:
         .args(["--listen", "127.0.0.1:0", "--write-kubeconfig"])
         .arg(&kubeconfig)
         .args(policy_args(policy))
+        .args(extra)
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -7,7 +7,6 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use k8s_openapi::Resource as _;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
 use serde_json::{Value, json};
 use tokenrequest_types::status;
@@ -17,7 +16,7 @@ use crate::error::ApiError;
 use crate::handlers::with_warnings;
 use crate::selector::Selector;
 use crate::state::AppState;
-use crate::store::{Object, now_time};
+use crate::store::Object;
 
 /// Runs `$body` with `$K` bound to the kind served at `$resource`, or answers 404 for a resource this server
 /// does not have (as kube-apiserver does for an unknown path).
@@ -322,14 +321,6 @@ fn delete<K: Object>(
     if !K::DELETE_RETURNS_OBJECT {
         let success = status::success_deleted(K::GROUP, K::URL_PATH_SEGMENT, name, &uid);
         return Ok(Json(success).into_response());
-    }
-    if K::KIND == Namespace::KIND {
-        // A namespace answers its delete as Terminating (pkg/registry/core/namespace/storage/storage.go); here it
-        // is gone at once, as if the namespace controller had already finished.
-        let mut value = serde_json::to_value(&removed).unwrap_or(Value::Null);
-        value["metadata"]["deletionTimestamp"] = serde_json::to_value(now_time()).unwrap_or(Value::Null);
-        value["status"]["phase"] = json!("Terminating");
-        return Ok(Json(value).into_response());
     }
     Ok(Json(removed).into_response())
 }

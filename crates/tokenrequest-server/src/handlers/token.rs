@@ -12,12 +12,12 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestStatus};
 use k8s_openapi::api::core::v1::{Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use tokenrequest_types::AUTHENTICATION_GROUP;
 use tokenrequest_types::binding::{self, BoundKind, BoundObject};
 use tokenrequest_types::claims::{Claims, ClaimsInput, ObjectRef};
 use tokenrequest_types::expiration::{EXTENDED_LIFETIME_SECONDS, ExpirationPolicy, MIN_EXPIRATION_SECONDS};
 use tokenrequest_types::status;
 use tokenrequest_types::validation;
+use tokenrequest_types::{AUTHENTICATION_GROUP, admission};
 use tokenrequest_types::{defaults, encoding};
 
 use crate::decode::{self, Expected};
@@ -126,9 +126,12 @@ fn issue(
     name: &str,
     request: &mut TokenRequest,
 ) -> Result<(TokenRequest, Option<String>), ApiError> {
-    // NamespaceLifecycle admission runs before the storage (404; there is no terminating state here).
+    // NamespaceLifecycle admission runs before the storage: 404, or 403 while the namespace is terminating.
     if !store.namespace_exists(namespace) {
         return Err(status::not_found("", "namespaces", namespace).into());
+    }
+    if store.namespace_terminating(namespace) {
+        return Err(admission::namespace_terminating("serviceaccounts", name, namespace).into());
     }
     validation::validate_name(request, name)?;
     let sa = store

@@ -64,7 +64,11 @@ impl Api {
         // the algorithm use ES256 (those that are set RS256 themselves) to keep `cargo test` fast.
         config.signing_alg = SigningAlg::ES256;
         change(&mut config);
-        let state = AppState::new(&config).expect("state");
+        Self::for_state(AppState::new(&config).expect("state"))
+    }
+
+    /// Requests to `state`, e.g. a started server's.
+    pub fn for_state(state: AppState) -> Self {
         let token = state.admin_token().expose().to_owned();
         Self { state, token }
     }
