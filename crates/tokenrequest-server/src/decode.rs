@@ -217,14 +217,19 @@ pub fn decode<T: DeserializeOwned>(
         return Err(foreign_kind(expected, api_version, kind));
     }
     let mut unknown = Vec::new();
-    let object: T = serde_ignored::deserialize(value, |path| {
+    let mut record_unknown = |path: serde_ignored::Path<'_>| {
         let path = field_path(&path);
         // apiVersion and kind are TypeMeta: known to every kind even where k8s-openapi has no field for them.
         if path != "apiVersion" && path != "kind" {
             unknown.push(path);
         }
-    })
-    .map_err(|e| cannot_handle(expected, &format!("json: {e}")))?;
+    };
+    let tracked = serde_ignored::Deserializer::new(&value, &mut record_unknown);
+    let object: T = serde_path_to_error::deserialize(tracked).map_err(|e| {
+        let path = e.path().to_string();
+        let message = go_type_error(expected.kind, &path, &value).unwrap_or_else(|| format!("json: {}", e.inner()));
+        cannot_handle(expected, &message)
+    })?;
     // Go's strict decoder (sigs.k8s.io/json) reports keys given twice as well as unknown ones: both fail a Strict
     // request and are warnings under Warn. Duplicates are listed first here; JSON only (YAML keys are unique).
     let duplicates = match format {
@@ -394,6 +399,61 @@ fn flow_depth(bytes: &[u8]) -> usize {
     max
 }
 
+/// Go's `UnmarshalTypeError` for a value of the wrong JSON type at `path` (serde_path_to_error's `spec.audiences[0]`
+/// form): `json: cannot unmarshal string into Go struct field TokenRequestSpec.spec.expirationSeconds of type
+/// int64`. Known for the fields of TokenRequest and TokenReview; `None` elsewhere, or when the value there has
+/// the right JSON type (the error was about something else).
+fn go_type_error(kind: &str, path: &str, document: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let field_path: String = path
+        .split('.')
+        .map(|segment| segment.split('[').next().unwrap_or(segment))
+        .collect::<Vec<_>>()
+        .join(".");
+    let element = path.ends_with(']');
+    let (go_struct, go_type) = go_field(kind, &field_path, element)?;
+    let pointer = format!("/{}", path.replace(']', "").replace(['.', '['], "/"));
+    let found = match document.pointer(&pointer)? {
+        Value::String(_) => "string".to_owned(),
+        Value::Number(n) if go_type.starts_with("int") && !(n.is_i64() || n.is_u64()) => format!("number {n}"),
+        Value::Number(_) => "number".to_owned(),
+        Value::Array(_) => "array".to_owned(),
+        Value::Object(_) => "object".to_owned(),
+        Value::Bool(_) => "bool".to_owned(),
+        Value::Null => return None,
+    };
+    Some(format!(
+        "json: cannot unmarshal {found} into Go struct field {go_struct}.{field_path} of type {go_type}"
+    ))
+}
+
+/// The Go struct holding the field at `path` of `kind`, and the field's Go type (of its elements with `element`),
+/// from staging/src/k8s.io/api/authentication/v1/types.go.
+fn go_field(kind: &str, path: &str, element: bool) -> Option<(&'static str, &'static str)> {
+    Some(match (kind, path, element) {
+        ("TokenRequest", "metadata", false) => ("TokenRequest", "v1.ObjectMeta"),
+        ("TokenRequest", "spec", false) => ("TokenRequest", "v1.TokenRequestSpec"),
+        ("TokenRequest", "status", false) => ("TokenRequest", "v1.TokenRequestStatus"),
+        ("TokenRequest", "spec.audiences", false) => ("TokenRequestSpec", "[]string"),
+        ("TokenRequest", "spec.audiences", true) => ("TokenRequestSpec", "string"),
+        ("TokenRequest", "spec.expirationSeconds", false) => ("TokenRequestSpec", "int64"),
+        ("TokenRequest", "spec.boundObjectRef", false) => ("TokenRequestSpec", "v1.BoundObjectReference"),
+        (
+            "TokenRequest",
+            "spec.boundObjectRef.kind" | "spec.boundObjectRef.apiVersion" | "spec.boundObjectRef.name",
+            false,
+        ) => ("BoundObjectReference", "string"),
+        ("TokenRequest", "spec.boundObjectRef.uid", false) => ("BoundObjectReference", "types.UID"),
+        ("TokenReview", "metadata", false) => ("TokenReview", "v1.ObjectMeta"),
+        ("TokenReview", "spec", false) => ("TokenReview", "v1.TokenReviewSpec"),
+        ("TokenReview", "status", false) => ("TokenReview", "v1.TokenReviewStatus"),
+        ("TokenReview", "spec.token", false) => ("TokenReviewSpec", "string"),
+        ("TokenReview", "spec.audiences", false) => ("TokenReviewSpec", "[]string"),
+        ("TokenReview", "spec.audiences", true) => ("TokenReviewSpec", "string"),
+        _ => return None,
+    })
+}
+
 /// The paths of the keys a JSON document gives twice in one object (`spec.expirationSeconds`), in the order the
 /// repeats are met. The document has parsed already, so its nesting is within serde_json's limit.
 fn duplicate_fields(bytes: &[u8]) -> Vec<String> {
@@ -512,6 +572,57 @@ mod tests {
 
     fn message(err: ApiError) -> String {
         err.status().message.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn wrong_types_are_worded_as_go_words_them() {
+        // As kube-apiserver v1.37.1 answered (DIFFERENTIAL.md, D12).
+        let prefix = "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: json: cannot unmarshal ";
+        for (body, expected) in [
+            (
+                r#"{"spec":{"expirationSeconds":"soon"}}"#,
+                "string into Go struct field TokenRequestSpec.spec.expirationSeconds of type int64",
+            ),
+            (
+                r#"{"spec":{"audiences":"api"}}"#,
+                "string into Go struct field TokenRequestSpec.spec.audiences of type []string",
+            ),
+            (
+                r#"{"spec":[]}"#,
+                "array into Go struct field TokenRequest.spec of type v1.TokenRequestSpec",
+            ),
+            (
+                r#"{"spec":{"audiences":["a",1]}}"#,
+                "number into Go struct field TokenRequestSpec.spec.audiences of type string",
+            ),
+            (
+                r#"{"spec":{"expirationSeconds":1.5}}"#,
+                "number 1.5 into Go struct field TokenRequestSpec.spec.expirationSeconds of type int64",
+            ),
+            (
+                r#"{"spec":{"boundObjectRef":{"kind":true}}}"#,
+                "bool into Go struct field BoundObjectReference.spec.boundObjectRef.kind of type string",
+            ),
+        ] {
+            let err =
+                decode::<TokenRequest>(body.as_bytes(), InputFormat::Json, TR, FieldValidation::Warn).unwrap_err();
+            assert_eq!(message(err), format!("{prefix}{expected}"), "{body}");
+        }
+        let review = Expected {
+            api_version: "authentication.k8s.io/v1",
+            kind: "TokenReview",
+        };
+        let err = decode::<k8s_openapi::api::authentication::v1::TokenReview>(
+            br#"{"spec":{"token":42}}"#,
+            InputFormat::Json,
+            review,
+            FieldValidation::Warn,
+        )
+        .unwrap_err();
+        assert_eq!(
+            message(err),
+            "TokenReview in version \"v1\" cannot be handled as a TokenReview: json: cannot unmarshal number into Go struct field TokenReviewSpec.spec.token of type string"
+        );
     }
 
     #[test]

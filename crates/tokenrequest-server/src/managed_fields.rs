@@ -23,6 +23,10 @@ const STRIPPED_METADATA: &[&str] = &[
 /// Fields that are maps in the Kubernetes types (their entries are owned one by one, plus the map itself).
 const MAP_FIELDS: &[&str] = &["labels", "annotations"];
 
+/// Lists without `omitempty` in the Go types, so set even when empty: `TokenRequestSpec.Audiences` (kube-apiserver
+/// v1.37.1 lists `f:audiences` for `audiences: []`). TokenReviewSpec's is `omitempty`, and dropped when decoded.
+const LISTS_SET_WHEN_EMPTY: &[&str] = &["audiences"];
+
 /// The manager: `fieldManager`, else the User-Agent up to its first `/` (`fieldmanager.ManagerOrUserAgent`).
 pub fn manager(query: Option<&str>, headers: &HeaderMap) -> String {
     let explicit = form_urlencoded::parse(query.unwrap_or("").as_bytes())
@@ -81,7 +85,7 @@ fn empty(value: &Value) -> bool {
 }
 
 fn insert(fields: &mut Map<String, Value>, key: &str, value: &Value, _parent_is_map: bool) {
-    if empty(value) {
+    if empty(value) && !(value.is_array() && LISTS_SET_WHEN_EMPTY.contains(&key)) {
         return;
     }
     let set = match value {
@@ -131,5 +135,17 @@ mod tests {
         headers.insert(http::header::USER_AGENT, "curl/8.5.0".parse().unwrap());
         assert_eq!(manager(None, &headers), "curl");
         assert_eq!(manager(Some("fieldManager=x&pretty=true"), &headers), "x");
+    }
+
+    #[test]
+    fn an_empty_audience_list_is_set_but_other_empty_fields_are_not() {
+        // As kube-apiserver v1.37.1 recorded `{"spec":{"audiences":[],"boundObjectRef":{...}}}` (DIFFERENTIAL.md D3).
+        let object = json!({"metadata": {"labels": {}}, "spec": {"audiences": [], "expirationSeconds": 3607,
+            "boundObjectRef": {"kind": "Node", "name": ""}}});
+        let e = entry(&object, "m", "authentication.k8s.io/v1", Some("token"), &json!("t"));
+        assert_eq!(
+            e["fieldsV1"],
+            json!({"f:spec": {"f:audiences": {}, "f:expirationSeconds": {}, "f:boundObjectRef": {"f:kind": {}}}})
+        );
     }
 }

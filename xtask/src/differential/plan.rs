@@ -767,7 +767,18 @@ fn bad_input(rng: &mut Rng, world: &World) -> Request {
             JSON,
             &path,
         ),
-        3 => raw("wrong type: spec array", r#"{"spec":[]}"#, JSON, JSON, &path),
+        3 => {
+            let (what, body) = *rng.pick(&[
+                ("spec array", r#"{"spec":[]}"#),
+                ("audiences element number", r#"{"spec":{"audiences":["a",1]}}"#),
+                ("expirationSeconds fraction", r#"{"spec":{"expirationSeconds":1.5}}"#),
+                (
+                    "boundObjectRef.kind bool",
+                    r#"{"spec":{"boundObjectRef":{"kind":true}}}"#,
+                ),
+            ]);
+            raw(&format!("wrong type: {what}"), body, JSON, JSON, &path)
+        }
         4 => raw(
             "wrong apiVersion v1beta1",
             r#"{"apiVersion":"authentication.k8s.io/v1beta1","kind":"TokenRequest","spec":{}}"#,
@@ -827,13 +838,16 @@ fn bad_input(rng: &mut Rng, world: &World) -> Request {
                 &format!("{path}{mode}"),
             )
         }
-        11 => raw(
-            "duplicate field",
-            r#"{"spec":{"expirationSeconds":600,"expirationSeconds":700}}"#,
-            JSON,
-            JSON,
-            &format!("{path}?fieldValidation=Strict"),
-        ),
+        11 => {
+            let mode = *rng.pick(&["?fieldValidation=Strict", "", "?fieldValidation=Ignore"]);
+            raw(
+                &format!("duplicate field {mode}"),
+                r#"{"spec":{"expirationSeconds":600,"expirationSeconds":700}}"#,
+                JSON,
+                JSON,
+                &format!("{path}{mode}"),
+            )
+        }
         12 => Request::json(
             "dryRun=All",
             "POST",
