@@ -18,6 +18,7 @@ mod fault;
 mod handlers;
 mod kubeconfig;
 mod managed_fields;
+mod object_defaults;
 mod oidc;
 mod protobuf;
 mod request_info;

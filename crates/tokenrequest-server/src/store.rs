@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::Resource as _;
-use k8s_openapi::api::core::v1::{
-    Namespace, NamespaceSpec, NamespaceStatus, Node, Pod, PodStatus, Secret, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{Namespace, NamespaceSpec, NamespaceStatus, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use rand::Rng as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokenrequest_types::admission;
+
+use crate::object_defaults;
 use tokenrequest_types::field::{FieldError, FieldErrorKind, FieldValue};
 use tokenrequest_types::status::{self, StatusError};
 
@@ -145,6 +145,11 @@ impl Object for Pod {
         }
     }
 
+    fn begin_deletion(&mut self, now: Time) -> bool {
+        object_defaults::pod_deleted(self, now);
+        false
+    }
+
     fn prepare_for_create(&mut self) -> Vec<FieldError> {
         let Some(spec) = self.spec.as_mut() else {
             return vec![required("spec.containers")];
@@ -152,21 +157,7 @@ impl Object for Pod {
         if spec.containers.is_empty() {
             return vec![required("spec.containers")];
         }
-        // The API defaults of pkg/apis/core/v1/defaults.go that show in `kubectl get -o yaml`; pods never run here,
-        // so the status stays Pending.
-        spec.restart_policy.get_or_insert_with(|| "Always".to_owned());
-        spec.dns_policy.get_or_insert_with(|| "ClusterFirst".to_owned());
-        spec.termination_grace_period_seconds.get_or_insert(30);
-        spec.scheduler_name
-            .get_or_insert_with(|| "default-scheduler".to_owned());
-        // The deprecated `serviceAccount` mirrors `serviceAccountName` (pkg/api/v1/pod conversion).
-        if spec.service_account.is_none() {
-            spec.service_account.clone_from(&spec.service_account_name);
-        }
-        self.status = Some(PodStatus {
-            phase: Some("Pending".to_owned()),
-            ..PodStatus::default()
-        });
+        object_defaults::pod(self);
         Vec::new()
     }
 }
@@ -198,6 +189,11 @@ impl Object for Node {
     }
     fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self> {
         &mut store.nodes
+    }
+
+    fn prepare_for_create(&mut self) -> Vec<FieldError> {
+        object_defaults::node(self);
+        Vec::new()
     }
 }
 
@@ -248,6 +244,12 @@ impl Store {
         }
         let name = meta.name.clone().unwrap_or_default();
         meta.namespace = K::NAMESPACED.then(|| namespace.to_owned());
+        // What only the server sets (BeforeCreate): the kind's defaults may set some of it again.
+        meta.deletion_timestamp = None;
+        meta.deletion_grace_period_seconds = None;
+        meta.generation = None;
+        meta.managed_fields = None;
+        meta.resource_version = None;
         // Admission first (NamespaceLifecycle, then the kind's plugins), then the storage's validation.
         if K::NAMESPACED && !self.namespace_exists(namespace) {
             return Err(status::not_found("", "namespaces", namespace).into());
@@ -270,11 +272,6 @@ impl Store {
         let meta = object.metadata_mut();
         meta.uid = Some(uuid::Uuid::new_v4().to_string());
         meta.creation_timestamp = Some(now_time());
-        meta.deletion_timestamp = None;
-        meta.deletion_grace_period_seconds = None;
-        meta.generation = None;
-        meta.managed_fields = None;
-        meta.resource_version = None;
         if dry_run {
             return Ok(object);
         }
