@@ -21,7 +21,17 @@ const STRIPPED_METADATA: &[&str] = &[
 ];
 
 /// Fields that are maps in the Kubernetes types (their entries are owned one by one, plus the map itself).
-const MAP_FIELDS: &[&str] = &["labels", "annotations"];
+const MAP_FIELDS: &[&str] = &["labels", "annotations", "data", "stringData", "nodeSelector"];
+
+/// Lists whose items are owned one by one, keyed by a field (`+listType=map` with that `+listMapKey`):
+/// `k:{"name":"c"}`. Other lists are atomic: owned as a whole.
+const KEYED_LISTS: &[(&str, &str)] = &[
+    ("containers", "name"),
+    ("initContainers", "name"),
+    ("ephemeralContainers", "name"),
+    ("volumes", "name"),
+    ("env", "name"),
+];
 
 /// Lists without `omitempty` in the Go types, so set even when empty: `TokenRequestSpec.Audiences` (kube-apiserver
 /// v1.37.1 lists `f:audiences` for `audiences: []`). TokenReviewSpec's is `omitempty`, and dropped when decoded.
@@ -54,7 +64,9 @@ pub fn entry(object: &Value, manager: &str, api_version: &str, subresource: Opti
                     if let Value::Object(m) = &mut meta {
                         m.retain(|k, _| !STRIPPED_METADATA.contains(&k.as_str()));
                     }
-                    insert(&mut fields, key, &meta, false);
+                    if !empty(&meta) {
+                        insert(&mut fields, key, &meta, false);
+                    }
                 }
                 _ => insert(&mut fields, key, value, false),
             }
@@ -85,7 +97,14 @@ fn empty(value: &Value) -> bool {
 }
 
 fn insert(fields: &mut Map<String, Value>, key: &str, value: &Value, _parent_is_map: bool) {
-    if empty(value) && !(value.is_array() && LISTS_SET_WHEN_EMPTY.contains(&key)) {
+    // Empty values are omitted when Go encodes them, except the lists without `omitempty` and structs (an empty
+    // `{}` that is not a map: `resources: {}`, a defaulted `securityContext: {}`), which Go always encodes.
+    let kept_when_empty = match value {
+        Value::Array(_) => LISTS_SET_WHEN_EMPTY.contains(&key),
+        Value::Object(_) => !MAP_FIELDS.contains(&key),
+        _ => false,
+    };
+    if empty(value) && !kept_when_empty {
         return;
     }
     let set = match value {
@@ -102,14 +121,36 @@ fn insert(fields: &mut Map<String, Value>, key: &str, value: &Value, _parent_is_
                     insert(&mut set, child, child_value, false);
                 }
             }
-            if set.is_empty() {
+            if set.is_empty() && !children.is_empty() {
                 return;
             }
             Value::Object(set)
         }
+        Value::Array(items) => match KEYED_LISTS.iter().find(|(list, _)| *list == key) {
+            Some((_, item_key)) => keyed_items(items, item_key),
+            None => json!({}),
+        },
         _ => json!({}),
     };
     fields.insert(format!("f:{key}"), set);
+}
+
+/// The field set of a keyed list: each item under `k:{"KEY":value}`, owning itself (`.`) and its fields.
+fn keyed_items(items: &[Value], item_key: &str) -> Value {
+    let mut set = Map::new();
+    for item in items {
+        let Value::Object(fields) = item else { continue };
+        let Some(key_value) = fields.get(item_key) else {
+            continue;
+        };
+        let mut item_set = Map::new();
+        item_set.insert(".".to_owned(), json!({}));
+        for (child, child_value) in fields {
+            insert(&mut item_set, child, child_value, false);
+        }
+        set.insert(format!("k:{}", json!({ item_key: key_value })), Value::Object(item_set));
+    }
+    Value::Object(set)
 }
 
 #[cfg(test)]
@@ -135,6 +176,24 @@ mod tests {
         headers.insert(http::header::USER_AGENT, "curl/8.5.0".parse().unwrap());
         assert_eq!(manager(None, &headers), "curl");
         assert_eq!(manager(Some("fieldManager=x&pretty=true"), &headers), "x");
+    }
+
+    #[test]
+    fn object_field_sets_as_observed() {
+        // The Secret and Pod of `cargo xtask differential`, as kube-apiserver v1.37.1 recorded them.
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "secret-0"},
+            "data": {"k": "dg=="}, "type": "Opaque"});
+        let e = entry(&secret, "m", "v1", None, &json!("t"));
+        assert_eq!(e["fieldsV1"], json!({"f:data": {".": {}, "f:k": {}}, "f:type": {}}));
+        let pod = json!({"metadata": {"name": "pod-0"}, "spec": {"automountServiceAccountToken": false,
+            "containers": [{"image": "i", "name": "c", "args": ["a"], "resources": {}}], "nodeName": "n"}});
+        let e = entry(&pod, "m", "v1", None, &json!("t"));
+        assert_eq!(
+            e["fieldsV1"],
+            json!({"f:spec": {"f:automountServiceAccountToken": {}, "f:nodeName": {},
+                "f:containers": {"k:{\"name\":\"c\"}": {".": {}, "f:args": {}, "f:image": {}, "f:name": {},
+                    "f:resources": {}}}}})
+        );
     }
 
     #[test]

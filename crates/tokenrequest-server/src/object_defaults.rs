@@ -12,9 +12,8 @@ use k8s_openapi::api::core::v1::{
 /// Seconds a pod tolerates a not-ready or unreachable node (DefaultTolerationSeconds admission).
 const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
-/// A new pod's defaults. Its spec and containers must exist (validation runs first).
-pub fn pod(pod: &mut Pod) {
-    pod.metadata.generation = Some(1);
+/// A new pod's API defaults, applied when the request is decoded (so they are the client's in `managedFields`).
+pub fn pod_api_defaults(pod: &mut Pod) {
     let Some(spec) = pod.spec.as_mut() else {
         return;
     };
@@ -36,6 +35,15 @@ pub fn pod(pod: &mut Pod) {
     {
         self::container(container);
     }
+}
+
+/// What admission and the Pod strategy add to a new pod after its API defaults. Its spec and containers must
+/// exist (validation runs first).
+pub fn pod_admitted(pod: &mut Pod) {
+    pod.metadata.generation = Some(1);
+    let Some(spec) = pod.spec.as_mut() else {
+        return;
+    };
     // Priority admission: no priority class, so the default priority and preemption policy.
     spec.priority.get_or_insert(0);
     spec.preemption_policy
@@ -153,7 +161,8 @@ mod tests {
             "serviceAccountName": "sa-0", "automountServiceAccountToken": false, "nodeName": "d1-node-0",
             "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}))
         .unwrap();
-        self::pod(&mut pod);
+        pod_api_defaults(&mut pod);
+        pod_admitted(&mut pod);
         let value = serde_json::to_value(&pod).unwrap();
         assert_eq!(value["metadata"]["generation"], 1);
         assert_eq!(

@@ -54,6 +54,10 @@ pub trait Object:
     /// The kind's table, to change it.
     fn table_mut(store: &mut Store) -> &mut BTreeMap<Key, Self>;
 
+    /// The API defaults applied when a request is decoded (pkg/apis/core/v1/defaults.go): before admission, and
+    /// part of what the client is recorded to have set in `managedFields`. Applying them twice changes nothing.
+    fn apply_api_defaults(&mut self) {}
+
     /// Admission at create, once the namespace is known to exist (NamespaceLifecycle) and before defaults and
     /// validation: mutating admission runs before the storage's `BeforeCreate` (apiserver handlers/create.go).
     fn admit(&mut self, _store: &Store, _namespace: &str, _name: &str) -> Result<(), StatusError> {
@@ -86,14 +90,20 @@ impl Object for Namespace {
         &mut store.namespaces
     }
 
+    // SetDefaults_Namespace: the immutable `kubernetes.io/metadata.name` label (since 1.21), once the name is known.
+    fn apply_api_defaults(&mut self) {
+        if let Some(name) = self.metadata.name.clone().filter(|n| !n.is_empty()) {
+            self.metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert("kubernetes.io/metadata.name".to_owned(), name);
+        }
+    }
+
     fn prepare_for_create(&mut self) -> Vec<FieldError> {
-        // pkg/registry/core/namespace/strategy.go: status Active, the "kubernetes" finalizer, and (since 1.21) the
-        // immutable `kubernetes.io/metadata.name` label.
-        let name = self.metadata.name.clone().unwrap_or_default();
-        self.metadata
-            .labels
-            .get_or_insert_with(BTreeMap::new)
-            .insert("kubernetes.io/metadata.name".to_owned(), name);
+        // pkg/registry/core/namespace/strategy.go: status Active, the "kubernetes" finalizer, and the name label
+        // (again: a generated name is known only now).
+        self.apply_api_defaults();
         self.spec = Some(NamespaceSpec {
             finalizers: Some(vec!["kubernetes".to_owned()]),
         });
@@ -145,6 +155,10 @@ impl Object for Pod {
         }
     }
 
+    fn apply_api_defaults(&mut self) {
+        object_defaults::pod_api_defaults(self);
+    }
+
     fn begin_deletion(&mut self, now: Time) -> bool {
         object_defaults::pod_deleted(self, now);
         false
@@ -157,7 +171,8 @@ impl Object for Pod {
         if spec.containers.is_empty() {
             return vec![required("spec.containers")];
         }
-        object_defaults::pod(self);
+        self.apply_api_defaults();
+        object_defaults::pod_admitted(self);
         Vec::new()
     }
 }
@@ -244,11 +259,11 @@ impl Store {
         }
         let name = meta.name.clone().unwrap_or_default();
         meta.namespace = K::NAMESPACED.then(|| namespace.to_owned());
-        // What only the server sets (BeforeCreate): the kind's defaults may set some of it again.
+        // What only the server sets (BeforeCreate): the kind's defaults may set some of it again. `managedFields` are
+        // the caller's to record (the create handler, from the request).
         meta.deletion_timestamp = None;
         meta.deletion_grace_period_seconds = None;
         meta.generation = None;
-        meta.managed_fields = None;
         meta.resource_version = None;
         // Admission first (NamespaceLifecycle, then the kind's plugins), then the storage's validation.
         if K::NAMESPACED && !self.namespace_exists(namespace) {
