@@ -413,7 +413,17 @@ fn go_type_error(kind: &str, path: &str, document: &serde_json::Value) -> Option
     let element = path.ends_with(']');
     let (go_struct, go_type) = go_field(kind, &field_path, element)?;
     let pointer = format!("/{}", path.replace(']', "").replace(['.', '['], "/"));
-    let found = match document.pointer(&pointer)? {
+    let value = document.pointer(&pointer)?;
+    let right_type = match go_type {
+        "string" | "types.UID" => value.is_string(),
+        "int64" => value.is_i64() || value.is_u64(),
+        "[]string" => value.is_array(),
+        _ => value.is_object(),
+    };
+    if right_type {
+        return None;
+    }
+    let found = match value {
         Value::String(_) => "string".to_owned(),
         Value::Number(n) if go_type.starts_with("int") && !(n.is_i64() || n.is_u64()) => format!("number {n}"),
         Value::Number(_) => "number".to_owned(),

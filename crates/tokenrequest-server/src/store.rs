@@ -13,10 +13,10 @@ use rand::Rng as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokenrequest_types::admission;
-
-use crate::object_defaults;
 use tokenrequest_types::field::{FieldError, FieldErrorKind, FieldValue};
 use tokenrequest_types::status::{self, StatusError};
+
+use crate::object_defaults;
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
 pub type Key = (String, String);
