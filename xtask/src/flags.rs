@@ -9,7 +9,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Project automation for kube-tokenrequest.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    // Dispatched in main.rs before this parser, each with its own `--help`.
+    after_help = "More commands, each with its own --help:\n  \
+                  bench         the issuer against its signing limit and a real kube-apiserver (BENCHMARKS.md)\n  \
+                  differential  the embedded server and a real kube-apiserver, request by request\n  \
+                  fuzz          every cargo-fuzz target for a while\n  \
+                  reliability   the full barrage, load, leak, interrupt and regression checks"
+)]
 pub(crate) struct Xtask {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -89,4 +98,23 @@ pub(crate) struct ControlplaneBuildArgs {
     /// The Kubernetes release, e.g. v1.37.1.
     #[arg(long, default_value = xtask::controlplane::PINNED_K8S_VERSION)]
     pub(crate) k8s_version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn help_names_the_commands_dispatched_before_this_parser() {
+        Xtask::command().debug_assert();
+        let help = Xtask::command().render_long_help().to_string();
+        for command in ["conformance", "bench", "differential", "fuzz", "reliability"] {
+            assert!(
+                help.contains(&format!("  {command} ")),
+                "{command} missing from:\n{help}"
+            );
+        }
+    }
 }
