@@ -148,8 +148,8 @@ fn claims_times(mut claims: Value, created: Option<i64>) -> Value {
     claims
 }
 
-/// Timestamps and resourceVersions. `creationTimestamp` near our clock is `<now>`;
-/// `status.expirationTimestamp` is stated relative to it and to `spec.expirationSeconds`.
+/// Timestamps and resourceVersions. A timestamp within [`RECENT_SECONDS`] of our clock is `<recent>`;
+/// `status.expirationTimestamp` is stated relative to `creationTimestamp` and `spec.expirationSeconds`.
 fn times(v: &mut Value, now: i64) {
     let created = v["metadata"]["creationTimestamp"].as_str().and_then(parse_rfc3339);
     let expiration = v["spec"]["expirationSeconds"].as_i64();
@@ -166,6 +166,12 @@ fn times(v: &mut Value, now: i64) {
     generic_times(v, now);
 }
 
+/// How far from our clock a timestamp may be and still be `<recent>`: a whole run. The two servers write the
+/// same object's timestamps a few milliseconds apart, at one-second precision; a tighter window (it was 5 s) put
+/// one side's `<now>` next to the other's `<now -6 s>` whenever the pair straddled its edge. Grossly wrong
+/// timestamps (hours off, the epoch) still show.
+const RECENT_SECONDS: i64 = 3600;
+
 fn generic_times(v: &mut Value, now: i64) {
     match v {
         Value::Object(map) => {
@@ -173,7 +179,7 @@ fn generic_times(v: &mut Value, now: i64) {
                 match (k.as_str(), val.as_str()) {
                     ("creationTimestamp" | "deletionTimestamp" | "time" | "lastTransitionTime", Some(s)) => {
                         *val = json!(match parse_rfc3339(s) {
-                            Some(t) if (t - now).abs() <= 5 => "<now>".to_owned(),
+                            Some(t) if (t - now).abs() <= RECENT_SECONDS => "<recent>".to_owned(),
                             Some(t) => format!("<now {:+} s>", t - now),
                             None => format!("<unparsable time {s:?}>"),
                         });
@@ -310,6 +316,23 @@ fn sorted(v: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_of_a_run_are_recent_on_both_sides_and_gross_errors_show() {
+        let now = parse_rfc3339("2026-11-25T17:00:00Z").unwrap();
+        // One server wrote the pod 5 s before the answer was read, the other 6 s: the same write.
+        let mut a = json!({"metadata": {"creationTimestamp": "2026-11-25T16:59:55Z",
+            "managedFields": [{"time": "2026-11-25T16:59:55Z"}]}});
+        let mut b = json!({"metadata": {"creationTimestamp": "2026-11-25T16:59:54Z",
+            "managedFields": [{"time": "2026-11-25T16:59:54Z"}]}});
+        generic_times(&mut a, now);
+        generic_times(&mut b, now);
+        assert_eq!(a, b);
+        assert_eq!(a["metadata"]["creationTimestamp"], "<recent>");
+        let mut epoch = json!({"deletionTimestamp": "1970-01-01T00:00:00Z"});
+        generic_times(&mut epoch, now);
+        assert_eq!(epoch["deletionTimestamp"], format!("<now {:+} s>", -now));
+    }
 
     fn jwt(claims: &Value) -> String {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
