@@ -176,9 +176,15 @@ pub fn decode<T: DeserializeOwned>(
     expected: Expected<'_>,
     validation: FieldValidation,
 ) -> Result<Decoded<T>, ApiError> {
+    // Go's strict decoder (sigs.k8s.io/json) reports keys given twice as well as unknown ones: both fail a Strict
+    // request and are warnings under Warn. JSON only: YAML keys are unique.
+    let mut duplicates = Vec::new();
     let value: serde_json::Value = match format {
         InputFormat::Json => {
-            serde_json::from_slice(bytes).map_err(|e| unrecognized(expected, &go_json_error(&e, bytes), bytes))?
+            let (value, repeated) =
+                parse_json(bytes).map_err(|e| unrecognized(expected, &go_json_error(&e, bytes), bytes))?;
+            duplicates = repeated;
+            value
         }
         InputFormat::Yaml if flow_depth(bytes) > MAX_YAML_DEPTH => {
             return Err(unrecognized(
@@ -230,12 +236,7 @@ pub fn decode<T: DeserializeOwned>(
         let message = go_type_error(expected.kind, &path, &value).unwrap_or_else(|| format!("json: {}", e.inner()));
         cannot_handle(expected, &message)
     })?;
-    // Go's strict decoder (sigs.k8s.io/json) reports keys given twice as well as unknown ones: both fail a Strict
-    // request and are warnings under Warn. Duplicates are listed first here; JSON only (YAML keys are unique).
-    let duplicates = match format {
-        InputFormat::Json => duplicate_fields(bytes),
-        _ => Vec::new(),
-    };
+    // Duplicates are listed before unknown fields.
     let warnings: Vec<String> = duplicates
         .iter()
         .map(|path| format!("duplicate field {}", quote(path)))
@@ -464,14 +465,16 @@ fn go_field(kind: &str, path: &str, element: bool) -> Option<(&'static str, &'st
     })
 }
 
-/// The paths of the keys a JSON document gives twice in one object (`spec.expirationSeconds`), in the order the
-/// repeats are met. The document has parsed already, so its nesting is within serde_json's limit.
-fn duplicate_fields(bytes: &[u8]) -> Vec<String> {
+/// Parses a JSON document as `serde_json::from_slice` does (a repeated key keeps its last value, as in Go), in the
+/// same pass noting the paths of the keys given twice in one object (`spec.expirationSeconds`), in the order the
+/// repeats are met.
+fn parse_json(bytes: &[u8]) -> Result<(serde_json::Value, Vec<String>), serde_json::Error> {
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value;
 
     struct Walk<'a> {
         path: String,
-        found: &'a mut Vec<String>,
+        repeated: &'a mut Vec<String>,
     }
 
     impl Walk<'_> {
@@ -482,69 +485,76 @@ fn duplicate_fields(bytes: &[u8]) -> Vec<String> {
             };
             Walk {
                 path,
-                found: &mut *self.found,
+                repeated: &mut *self.repeated,
             }
         }
     }
 
     impl<'de> DeserializeSeed<'de> for Walk<'_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
             deserializer.deserialize_any(self)
         }
     }
 
     impl<'de> Visitor<'de> for Walk<'_> {
-        type Value = ();
+        type Value = Value;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("any JSON value")
         }
-        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-            let mut seen = std::collections::HashSet::new();
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+            let mut object = serde_json::Map::new();
             while let Some(key) = map.next_key::<String>()? {
                 let child = self.child(&key);
-                if !seen.insert(key) {
-                    child.found.push(child.path.clone());
+                if object.contains_key(&key) {
+                    child.repeated.push(child.path.clone());
                 }
-                map.next_value_seed(child)?;
+                let value = map.next_value_seed(child)?;
+                object.insert(key, value);
             }
-            Ok(())
+            Ok(Value::Object(object))
         }
-        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-            let mut index = 0;
-            while seq.next_element_seed(self.child(&format!("[{index}]")))?.is_some() {
-                index += 1;
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(self.child(&format!("[{}]", items.len())))? {
+                items.push(item);
             }
-            Ok(())
+            Ok(Value::Array(items))
         }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
+        fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+            Ok(Value::Bool(b))
         }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-            Ok(())
+        fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+            Ok(Value::from(n))
         }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
+        fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+            Ok(Value::from(n))
         }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-            Ok(())
+        fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Value, E> {
+            serde_json::Number::from_f64(n)
+                .map(Value::Number)
+                .ok_or_else(|| E::custom("a JSON number that is not finite"))
         }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
+        fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+            Ok(Value::String(s.to_owned()))
         }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
+        fn visit_string<E>(self, s: String) -> Result<Value, E> {
+            Ok(Value::String(s))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
         }
     }
 
-    let mut found = Vec::new();
+    let mut repeated = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let walk = Walk {
         path: String::new(),
-        found: &mut found,
+        repeated: &mut repeated,
     };
-    // A document that parsed once parses again; were it not to, nothing is reported.
-    let _ = walk.deserialize(&mut serde_json::Deserializer::from_slice(bytes));
-    found
+    let value = walk.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok((value, repeated))
 }
 
 /// kube-apiserver's field path: `spec.foo`, `spec.containers[0].foo`.
@@ -656,8 +666,14 @@ mod tests {
     #[test]
     fn duplicate_fields_are_found_at_every_depth_and_only_there() {
         let body = br#"{"a":1,"b":{"c":[{"d":1,"d":2},{"d":3}],"e":{}},"a":2,"b2":[[{"x":0,"x":0}]]}"#;
-        assert_eq!(duplicate_fields(body), ["b.c[0].d", "a", "b2[0][0].x"]);
-        assert!(duplicate_fields(br#"{"a":{"a":1},"b":[1,1]}"#).is_empty());
+        let (value, repeated) = parse_json(body).unwrap();
+        assert_eq!(repeated, ["b.c[0].d", "a", "b2[0][0].x"]);
+        assert_eq!(
+            value,
+            serde_json::from_slice::<serde_json::Value>(body).unwrap(),
+            "the same document"
+        );
+        assert!(parse_json(br#"{"a":{"a":1},"b":[1,1]}"#).unwrap().1.is_empty());
     }
 
     #[test]
