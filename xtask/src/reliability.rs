@@ -117,7 +117,7 @@ pub(crate) fn main() -> ExitCode {
 /// not the package, is built, as the README's test command builds it (see cargo_build): test file names are
 /// unique in it.
 fn ignored_test(root: &Path, file: &str, name: &str, env: &[(&str, String)]) -> anyhow::Result<()> {
-    let status = cargo()
+    let status = crate::cargo_build::cargo()
         .args([
             "test",
             "--workspace",
@@ -135,10 +135,6 @@ fn ignored_test(root: &Path, file: &str, name: &str, env: &[(&str, String)]) -> 
         .with_context(|| format!("running {file}::{name}"))?;
     anyhow::ensure!(status.success(), "{file}::{name} failed ({status})");
     Ok(())
-}
-
-fn cargo() -> Command {
-    crate::cargo_build::cargo()
 }
 
 /// Prints the figures a test wrote under `target/tmp/`.
@@ -430,7 +426,7 @@ fn build_cli(root: &Path) -> anyhow::Result<PathBuf> {
 fn conformance(root: &Path, args: &[&str], log: &Path, rust_log: Option<&str>) -> anyhow::Result<std::process::Child> {
     use std::os::unix::process::CommandExt as _;
     let out = std::fs::File::create(log)?;
-    let mut cmd = cargo();
+    let mut cmd = crate::cargo_build::cargo();
     cmd.args(["xtask", "conformance"])
         .args(args)
         .current_dir(root)
@@ -636,7 +632,7 @@ fn jwt_shapes(text: &str) -> usize {
 
 fn leak(root: &Path) -> anyhow::Result<()> {
     // The CLI and serve, with their issued tokens known (the test searches for each by value).
-    let status = cargo()
+    let status = crate::cargo_build::cargo()
         .args([
             // The workspace, as the README's test command builds it (see cargo_build): no second feature set.
             "test",
