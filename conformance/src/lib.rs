@@ -1,5 +1,5 @@
 //! The TokenRequest conformance suite as a library: checks that a live Kubernetes API issues and validates
-//! service-account tokens as kube-apiserver does (`SPEC.md`, rules R1–R30), usable from tests and from the
+//! service-account tokens as kube-apiserver does (`docs/SPEC.md`, rules R1–R30), usable from tests and from the
 //! fault-injection proof alike.
 //!
 //! - [`target::Target`]: the API under test, named by `TOKENREQUEST_KUBECONFIG` or an embedded server started
@@ -9,6 +9,9 @@
 //!   probed policy, and the snapshots it recorded.
 //! - [`registry`] and [`checks`]: every check, named `group::rule`, with the SPEC rules it covers.
 //! - [`predict`]: the answer `tokenrequest-types` predicts for a request under a policy (for property tests).
+//! - [`runner`] and [`report`]: run the registered checks against one target in this process and write the
+//!   reports (`kube-tokenrequest conformance` is their command line); [`snapshots`] are the committed
+//!   expectations they compare with.
 //!
 //! Architecture invariant: no check branches on which target it runs against, and no rule of TokenRequest is
 //! written here a second time: expected answers come from `tokenrequest-types`.
@@ -17,7 +20,6 @@ pub mod api;
 pub mod checks;
 pub mod cleanup;
 pub mod ctx;
-pub mod embedded;
 pub mod failure;
 pub mod jwks;
 pub mod objects;
@@ -25,6 +27,9 @@ pub mod predict;
 pub mod probe;
 pub mod redact;
 pub mod registry;
+pub mod report;
+pub mod runner;
+pub mod snapshots;
 pub mod spki;
 pub mod target;
 

@@ -9,45 +9,10 @@ use crate::failure::CheckFailure;
 /// What a token-shaped substring becomes.
 pub const REDACTED: &str = tokenrequest_types::token::REDACTED;
 
-/// Replaces every JWT-shaped substring (`eyJ…​.….…`) of `text` with `<redacted>`.
+/// Replaces every JWT-shaped substring (`eyJ…​.….…`) of `text` with `<redacted>` (the workspace's one scanner,
+/// [`tokenrequest_types::token::find_jwt`]).
 pub fn tokens_in(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(len) = jwt_at(&bytes[i..]) {
-            out.push_str(REDACTED);
-            i += len;
-        } else {
-            let c = text[i..].chars().next().unwrap_or(' ');
-            out.push(c);
-            i += c.len_utf8();
-        }
-    }
-    out
-}
-
-/// The length of a JWT starting at `bytes[0]`: a JSON-object header (`eyJ`) and two more base64url segments.
-fn jwt_at(bytes: &[u8]) -> Option<usize> {
-    if !bytes.starts_with(b"eyJ") {
-        return None;
-    }
-    let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_' || *b == b'=';
-    let mut end = 0;
-    for segment in 0..3 {
-        let run = bytes[end..].iter().take_while(|b| is_b64(b)).count();
-        if run == 0 && segment < 2 {
-            return None;
-        }
-        end += run;
-        if segment < 2 {
-            if bytes.get(end) != Some(&b'.') {
-                return None;
-            }
-            end += 1;
-        }
-    }
-    Some(end)
+    tokenrequest_types::token::redact_jwts(text).into_owned()
 }
 
 /// How one value in a snapshot is normalised.

@@ -21,8 +21,10 @@ pub struct Check {
     pub group: &'static str,
     /// The name, e.g. `r8_clamps_to_max`.
     pub name: &'static str,
-    /// The SPEC.md rules it covers, e.g. `["R8"]`.
+    /// The SPEC.md rules it covers, e.g. `["R8"]` (`tokenrequest_types::rules` has each).
     pub rules: &'static [&'static str],
+    /// One line: the behaviour this check verifies, as a reader of the report needs it.
+    pub verifies: &'static str,
     /// Runs the check in its context.
     pub run: for<'a> fn(&'a Ctx) -> CheckFuture<'a>,
 }
@@ -92,5 +94,47 @@ pub async fn run(target: Arc<Target>, check: &'static Check) -> Outcome {
         check,
         result,
         snapshots,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn every_check_says_what_it_verifies() {
+        for check in all() {
+            let verifies = check.verifies;
+            assert!(!verifies.trim().is_empty(), "{}: empty `verifies`", check.id());
+            assert!(
+                !verifies.ends_with('.'),
+                "{}: `verifies` ends with a period",
+                check.id()
+            );
+            assert!(!verifies.contains('\n'), "{}: `verifies` is one line", check.id());
+        }
+    }
+
+    #[test]
+    fn every_cited_rule_is_in_the_catalogue() {
+        for check in all() {
+            assert!(!check.rules.is_empty(), "{} cites no rule", check.id());
+            for rule in check.rules {
+                assert!(
+                    tokenrequest_types::rules::find(rule).is_some(),
+                    "{} cites {rule}, which docs/SPEC.md does not have",
+                    check.id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn check_ids_are_unique() {
+        let ids: Vec<String> = all().map(Check::id).collect();
+        let unique: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
     }
 }

@@ -1,14 +1,12 @@
-//! The API under test. `TOKENREQUEST_KUBECONFIG=PATH` names an existing one (set by `cargo xtask conformance`:
-//! the embedded server, a real kube-apiserver, kind, k3s, any cluster); without it the suite starts the embedded
-//! server in-process and from then on treats its kubeconfig exactly like any other.
+//! The API under test. The runner (`kube-tokenrequest conformance`) names it by its kubeconfig
+//! ([`Target::for_kubeconfig`]); under `cargo test`, `TOKENREQUEST_KUBECONFIG=PATH` names one, and without it the
+//! suite starts the embedded server in-process and from then on treats its kubeconfig exactly like any other.
 //!
 //! `TOKENREQUEST_EXPECTED_POLICY` (the `max=24h,extend=false,audiences=a,b,alg=ES256` form of
 //! `tokenrequest_types::policy::TokenPolicy`) states the policy the target is expected to enforce: it configures
 //! the embedded server, and the `policy::matches_declared` check compares it with the probed policy.
-//! `TOKENREQUEST_TARGET` describes the target for messages; `TOKENREQUEST_TARGET_INFO` names a file where the
-//! suite writes what it probed (JSON: `kubernetesVersion`, `policy`) for xtask's report.
-//! `TOKENREQUEST_RUN_ID` lets a runner that starts one process per test (nextest) share one run id, and
-//! `TOKENREQUEST_RUN_OWNER` names the process that owns the run (see `cleanup`).
+//! `TOKENREQUEST_TARGET` describes the target for messages. `TOKENREQUEST_RUN_ID` lets several test processes
+//! share one run id, and `TOKENREQUEST_RUN_OWNER` names the process that owns the run (see `cleanup`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,9 +17,9 @@ use tokenrequest_types::policy::{DEFAULT_ISSUER, TokenPolicy};
 use tokenrequest_types::token::Token;
 
 use crate::cleanup::RunOwner;
-use crate::embedded::{Embedded, EmbeddedError};
 use crate::failure::CheckFailure;
 use crate::probe::Probed;
+use tokenrequest_envtest::embedded::{InProcess, server_config};
 
 /// Names an existing API by its kubeconfig.
 pub const KUBECONFIG_ENV: &str = "TOKENREQUEST_KUBECONFIG";
@@ -29,8 +27,6 @@ pub const KUBECONFIG_ENV: &str = "TOKENREQUEST_KUBECONFIG";
 pub const POLICY_ENV: &str = "TOKENREQUEST_EXPECTED_POLICY";
 /// A description of the target, for messages.
 pub const TARGET_ENV: &str = "TOKENREQUEST_TARGET";
-/// Where to write what the probe learned, for the report.
-pub const TARGET_INFO_ENV: &str = "TOKENREQUEST_TARGET_INFO";
 /// A run id shared by several processes of one run.
 pub const RUN_ID_ENV: &str = "TOKENREQUEST_RUN_ID";
 /// The label on every namespace and node the suite creates; its value is the run id.
@@ -53,7 +49,7 @@ pub enum TargetError {
     Policy(#[from] tokenrequest_types::policy::PolicyError),
     /// The embedded server did not start.
     #[error(transparent)]
-    Embedded(#[from] EmbeddedError),
+    Embedded(#[from] tokenrequest_envtest::Error),
 }
 
 /// What marks the objects of one run: the run id (the [`RUN_LABEL`] value) and the process that owns the run
@@ -75,24 +71,13 @@ pub struct Target {
     salt: String,
     namespaces: AtomicUsize,
     probed: tokio::sync::OnceCell<Arc<Probed>>,
-    // Where to report what the probe learned: only the target the environment names, never the embedded servers
-    // the policy and fault tests start in the same run (they would report their own version).
-    info_path: Option<std::path::PathBuf>,
     // Kept alive as long as the target: the kubeconfig file and the server behind it.
-    _embedded: Option<Embedded>,
+    _embedded: Option<InProcess>,
 }
 
 impl Target {
     /// The target the environment names, or a fresh embedded server with the declared (or default) policy.
     pub async fn from_env() -> Result<Self, TargetError> {
-        let mut target = Self::from_env_unreported().await?;
-        target.info_path = std::env::var_os(TARGET_INFO_ENV)
-            .filter(|p| !p.is_empty())
-            .map(std::path::PathBuf::from);
-        Ok(target)
-    }
-
-    async fn from_env_unreported() -> Result<Self, TargetError> {
         let declared = std::env::var(POLICY_ENV).ok().filter(|p| !p.trim().is_empty());
         match std::env::var(KUBECONFIG_ENV).ok().filter(|p| !p.is_empty()) {
             Some(path) => {
@@ -115,8 +100,8 @@ impl Target {
         policy: &TokenPolicy,
         fault: Option<tokenrequest_server::Fault>,
     ) -> Result<Self, TargetError> {
-        let embedded = Embedded::start(policy, fault).await?;
-        let path = embedded.kubeconfig_path().to_owned();
+        let embedded = InProcess::start(server_config(policy, fault)).await?;
+        let path = embedded.kubeconfig().to_owned();
         let mut target = Self::from_kubeconfig(&path, Some(policy.to_string()), Some(embedded)).await?;
         target.description = match fault {
             Some(fault) => format!("embedded server ({policy}, fault {fault})"),
@@ -125,10 +110,22 @@ impl Target {
         Ok(target)
     }
 
+    /// The API a kubeconfig names, declaring `declared` (a policy in `TokenPolicy`'s text form) and described as
+    /// `description`: how the runner names its target. The run is owned by this process.
+    pub async fn for_kubeconfig(
+        path: &std::path::Path,
+        declared: Option<String>,
+        description: &str,
+    ) -> Result<Self, TargetError> {
+        let mut target = Self::from_kubeconfig(path, declared, None).await?;
+        description.clone_into(&mut target.description);
+        Ok(target)
+    }
+
     async fn from_kubeconfig(
         path: &std::path::Path,
         declared: Option<String>,
-        embedded: Option<Embedded>,
+        embedded: Option<InProcess>,
     ) -> Result<Self, TargetError> {
         let error = |source| TargetError::Kubeconfig {
             path: path.display().to_string(),
@@ -157,7 +154,6 @@ impl Target {
             salt,
             namespaces: AtomicUsize::new(0),
             probed: tokio::sync::OnceCell::new(),
-            info_path: None,
             _embedded: embedded,
         })
     }
@@ -224,30 +220,18 @@ impl Target {
         self.probed
             .get_or_try_init(|| async {
                 crate::cleanup::sweep(self).await;
-                let probed = crate::probe::run(self).await?;
-                if let Some(path) = &self.info_path {
-                    self.write_target_info(path, &probed).await;
-                }
-                Ok(Arc::new(probed))
+                crate::probe::run(self).await.map(Arc::new)
             })
             .await
             .cloned()
     }
 
-    /// Writes what the probe learned for xtask's report (best effort: a report detail must not fail a check).
-    async fn write_target_info(&self, path: &std::path::Path, probed: &Probed) {
-        let version = match self.client() {
-            Ok(client) => crate::api::send(&client, crate::api::Call::get("/version"))
-                .await
-                .ok()
-                .and_then(|reply| reply.body["gitVersion"].as_str().map(str::to_owned)),
-            Err(_) => None,
-        };
-        let info = serde_json::json!({"kubernetesVersion": version, "policy": probed.policy.to_string()});
-        // Several processes of one run may write it: write a sibling and rename, so no reader sees half a file.
-        let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-        if std::fs::write(&temporary, info.to_string()).is_ok() {
-            let _ = std::fs::rename(&temporary, path);
-        }
+    /// The target's `/version` `gitVersion`, for reports (`None` when it cannot be read).
+    pub async fn kubernetes_version(&self) -> Option<String> {
+        let client = self.client().ok()?;
+        let reply = crate::api::send(&client, crate::api::Call::get("/version"))
+            .await
+            .ok()?;
+        reply.body["gitVersion"].as_str().map(str::to_owned)
     }
 }

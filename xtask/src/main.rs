@@ -1,28 +1,15 @@
-//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does
-//! (the pattern is <https://github.com/matklad/cargo-xtask>).
+//! `cargo xtask`: the repository's automation, in Rust so it runs wherever cargo does (the pattern is
+//! <https://github.com/matklad/cargo-xtask>).
 //!
-//! The main command is `cargo xtask conformance`: start a target API (the embedded server, a real
-//! kube-apiserver, a kind or k3s cluster, or an existing cluster by kubeconfig), run the
-//! conformance suite against it as a separate process, write reports, and stop what was started.
-//! xtask never links the server or the suite: it runs them, exactly as a user would.
+//! xtask is thin on purpose (rust-analyzer's is the model): the product lives in crates users can install, and
+//! each command here builds a workspace binary and runs it with repository paths (`target/conformance`,
+//! `target/controlplane`), or checks the repository itself. Its dependencies stay light (no async runtime, no
+//! TLS, no container client) so that `cargo xtask --help` compiles in seconds; please keep it that way.
 //!
-//! The CLI is declared once in [`flags`]; each command lives in its own module and this file only
-//! dispatches.
+//! The CLI is declared once in [`flags`]; this file only dispatches.
 
-mod bench;
-mod cargo_build;
-mod conformance;
-mod differential;
 mod flags;
-mod interrupt;
-mod libtest;
-mod policy;
-mod progress;
-mod redact;
-mod reliability;
-mod report;
-mod suite;
-mod target;
+mod run;
 #[cfg(test)]
 mod tidy;
 mod workflows;
@@ -32,33 +19,28 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::flags::Command;
+
 fn main() -> ExitCode {
-    // `fuzz` and `reliability` (issue 9) parse their own flags in `reliability.rs`.
-    if matches!(std::env::args().nth(1).as_deref(), Some("fuzz" | "reliability")) {
-        return reliability::main();
-    }
-    // `bench` (issue 10) parses its own flags in `bench/`, so this file and `flags` stay untouched by it.
-    if std::env::args().nth(1).as_deref() == Some("bench") {
-        return bench::main();
-    }
-    // `differential` (issue 11) parses its own flags in `differential/`, like `bench`.
-    if std::env::args().nth(1).as_deref() == Some("differential") {
-        return differential::main();
-    }
     let flags = flags::Xtask::parse();
-    let res: anyhow::Result<ExitCode> = match flags.command {
-        flags::Command::Conformance(args) => conformance::run(&args).map(conformance::Outcome::exit_code),
-        flags::Command::Report(args) => report::run_matrix(&args).map(|()| ExitCode::SUCCESS),
-        flags::Command::Controlplane(flags::ControlplaneCommand::Build(args)) => {
-            xtask::controlplane::build(&args.k8s_version).map(|_| ExitCode::SUCCESS)
-        }
-        flags::Command::LintWorkflows => workflows::lint(&project_root()).map(|()| ExitCode::SUCCESS),
+    let root = project_root();
+    let res = match flags.command {
+        Command::Conformance(pass) => run::product(&root, &["conformance"], &pass.args),
+        Command::Report => run::product(&root, &["conformance", "--matrix-only"], &[]),
+        Command::Controlplane(pass) => run::product(&root, &["controlplane"], &pass.args),
+        Command::Differential(pass) => run::evidence(&root, "differential", &pass.args),
+        Command::Bench(pass) => run::evidence(&root, "bench", &pass.args),
+        Command::Reliability(pass) => run::evidence(&root, "reliability", &pass.args),
+        Command::Fuzz(pass) => run::evidence(&root, "fuzz", &pass.args),
+        Command::LintWorkflows => workflows::lint(&root).map(|()| ExitCode::SUCCESS),
     };
     match res {
         Ok(code) => code,
         Err(err) => {
-            // One line: a person (or a CI log) should see the reason without a backtrace.
-            progress::error_line(&format!("{err:#}"));
+            #[allow(clippy::print_stderr, reason = "the one error line of the process")]
+            {
+                eprintln!("error: {err:#}");
+            }
             ExitCode::FAILURE
         }
     }

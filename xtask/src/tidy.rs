@@ -1,6 +1,7 @@
 //! Repository-wide rules checked by `cargo test`, so a laptop and CI give the same answer (the
 //! rust-analyzer idea of tidy-as-a-test): every Rust file says what it is for in a `//!` module
-//! doc, and no committed file contains anything that looks like a JWT.
+//! doc, no committed file contains anything that looks like a JWT, and nothing cites a document
+//! outside the repository (the spec and findings code cites live in `docs/`).
 //!
 //! A token in the repository is a credential someone may have copied from a real cluster, and
 //! grepping a diff for them is how leaks are found; so test tokens are built at run time. The two
@@ -76,7 +77,7 @@ fn no_file_contains_a_jwt() {
         let Ok(bytes) = std::fs::read(&path) else { continue };
         let text = String::from_utf8_lossy(&bytes);
         for (idx, line) in text.lines().enumerate() {
-            if crate::redact::find_jwt(line, 0).is_some() && !line.contains("tidy:allow-jwt") {
+            if tokenrequest_types::token::find_jwt(line, 0).is_some() && !line.contains("tidy:allow-jwt") {
                 found.push(format!("{}:{}", relative.display(), idx + 1));
             }
         }
@@ -84,6 +85,31 @@ fn no_file_contains_a_jwt() {
     assert!(
         found.is_empty(),
         "JWT-looking strings are committed (build test tokens at run time, or mark a synthetic one `tidy:allow-jwt`):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn nothing_cites_documents_outside_the_repository() {
+    let root = crate::project_root();
+    let mut found = Vec::new();
+    for path in repository_files(&root) {
+        let relative = path.strip_prefix(&root).unwrap_or(&path);
+        if relative.ends_with("tidy.rs") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for (idx, line) in text.lines().enumerate() {
+            if line.contains("../shared") || line.contains("shared/SPEC.md") || line.contains("-REQUESTS.md") {
+                found.push(format!("{}:{}", relative.display(), idx + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "these lines cite a document outside the repository (cite docs/ instead):\n  {}",
         found.join("\n  ")
     );
 }

@@ -10,13 +10,24 @@ use crate::failure::{CheckFailure, ensure, expect_eq};
 use crate::redact::{self, Rule};
 
 checks!("audiences" =>
-    r12_explicit_audience ["R12"],
-    r12_several_audiences_keep_order ["R12"],
-    r12_duplicates_and_empty_kept ["R12"],
-    r11_defaulted_to_api_audiences ["R11", "R22", "R23"],
-    r23_review_intersection_in_request_order ["R23"],
-    r21_review_audience_mismatch ["R21", "R23"],
-    r22_foreign_audience_refused_for_api ["R21", "R22"],
+    r12_explicit_audience ["R12"]
+        "a token asked for one audience names exactly it in spec.audiences and in the aud claim, a JSON array",
+    r12_several_audiences_keep_order ["R12"]
+        "a token asked for three audiences names them in the order asked, in spec.audiences and in the aud claim",
+    r12_duplicates_and_empty_kept ["R12"]
+        "requested audiences keep their duplicates and empty strings, and [\"\"] is not replaced by the API audiences",
+    r11_defaulted_to_api_audiences ["R11", "R22", "R23"]
+        "a token asked for no audience gets the API audiences, is authenticated by a TokenReview for them and is \
+         accepted as a bearer token",
+    r23_review_intersection_in_request_order ["R23"]
+        "a TokenReview asking for [c, x, a] authenticates a token for [a, b, c] and grants the audiences both name, in \
+         the order asked",
+    r21_review_audience_mismatch ["R21", "R23"]
+        "a TokenReview asking for an audience the token lacks refuses it with \"token audiences … is invalid for the \
+         target audiences …\"",
+    r22_foreign_audience_refused_for_api ["R21", "R22"]
+        "a token for a non-API audience is not authenticated by a TokenReview for the API audiences and gets the 401 \
+         Status as a bearer token",
 );
 
 fn strings(items: &[&str]) -> Vec<String> {

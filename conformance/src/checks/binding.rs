@@ -17,21 +17,44 @@ use crate::objects::bound_ref;
 use crate::redact::{self, Rule};
 
 checks!("binding" =>
-    r13_pod ["R13", "R19", "R1"],
-    r13_secret ["R13", "R19"],
-    r13_node ["R13", "R19"],
-    r13_core_group_any_version ["R13"],
-    r13_wrong_kind_bad_request ["R13"],
-    r13_wrong_group_bad_request ["R13"],
-    r13_empty_name_bad_request ["R13"],
-    r14_object_missing_not_found ["R14"],
-    r15_pod_of_other_service_account ["R15"],
-    r15_pod_of_missing_service_account_forbidden ["R15"],
-    r16_uid_matching_accepted ["R16"],
-    r16_uid_mismatch_conflict ["R16"],
-    r17_pod_node_claims ["R17", "R19", "R23"],
-    r17_pod_on_missing_node_name_only ["R17", "R23"],
-    order_validation_before_kind ["R5", "R13"],
+    r13_pod ["R13", "R19", "R1"]
+        "a pod-bound token echoes boundObjectRef as sent and records the pod's name and uid, and no node, in its \
+         kubernetes.io claim",
+    r13_secret ["R13", "R19"]
+        "a secret-bound token echoes boundObjectRef as sent and records the secret's name and uid in its kubernetes.io \
+         claim",
+    r13_node ["R13", "R19"]
+        "a node-bound token echoes boundObjectRef as sent and records the node's name and uid in its kubernetes.io \
+         claim",
+    r13_core_group_any_version ["R13"]
+        "a binding to a Secret with apiVersion \"\" or \"v2\" is accepted: only the core group is checked",
+    r13_wrong_kind_bad_request ["R13"]
+        "a binding to kind ConfigMap, or to the lower-case kinds pod and secret, is the 400 naming the refused kind",
+    r13_wrong_group_bad_request ["R13"]
+        "a binding to a Pod of apiVersion apps/v1 is the 400 naming the refused group and kind",
+    r13_empty_name_bad_request ["R13"]
+        "a binding to a Secret with an empty name is the 400 \"Name parameter required\"",
+    r14_object_missing_not_found ["R14"]
+        "a binding to a Pod, Secret or Node that does not exist is 404 NotFound for that resource",
+    r15_pod_of_other_service_account ["R15"]
+        "a binding to a pod that runs as another service account is the 400 \"cannot bind token … to pod running with \
+         different serviceaccount name\"",
+    r15_pod_of_missing_service_account_forbidden ["R15"]
+        "a pod of a service account that does not exist cannot be created (403 from ServiceAccount admission), so \
+         nothing can be bound to it",
+    r16_uid_matching_accepted ["R16"]
+        "a boundObjectRef with the right uid of a Pod, a Secret or a Node is accepted and echoed with that uid",
+    r16_uid_mismatch_conflict ["R16"]
+        "a boundObjectRef with a wrong uid is 409 Conflict for a Pod, a Secret and a Node",
+    r17_pod_node_claims ["R17", "R19", "R23"]
+        "a token bound to a pod on an existing node carries the pod's and the node's name and uid, and TokenReview \
+         reports all four as extras",
+    r17_pod_on_missing_node_name_only ["R17", "R23"]
+        "a token bound to a pod whose node does not exist carries the node's name without a uid, and TokenReview \
+         reports node-name but no node-uid",
+    order_validation_before_kind ["R5", "R13"]
+        "a 60 s request bound to a ConfigMap is the 422 for its expiration, not the 400 for its kind: spec validation \
+         comes first",
 );
 
 /// An object of `kind` named `name` (a pod runs as [`SA`]); returns its uid.

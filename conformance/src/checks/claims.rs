@@ -13,13 +13,23 @@ use crate::jwks;
 use crate::redact::{self, Rule};
 
 checks!("claims" =>
-    r18_header_alg_kid ["R18"],
-    r18_kid_is_sha256_of_public_key ["R18", "R25"],
-    r19_sub_is_service_account ["R19"],
-    r19_private_claims_unbound ["R19"],
-    r19_iss_equals_discovery_issuer ["R19", "R26"],
-    r26_signature_verifies_with_jwks ["R18", "R26"],
-    r20_jti_fresh_uuid ["R19", "R20"],
+    r18_header_alg_kid ["R18"]
+        "the JWT header has exactly alg and kid, alg is the target's signing algorithm, and kid names a JWKS key of \
+         that alg",
+    r18_kid_is_sha256_of_public_key ["R18", "R25"]
+        "every JWKS key's kid is base64url of the SHA-256 of the key's PKIX DER",
+    r19_sub_is_service_account ["R19"]
+        "the sub claim is system:serviceaccount:{namespace}:{name}",
+    r19_private_claims_unbound ["R19"]
+        "an unbound token's kubernetes.io claim holds the namespace and the service account's name and uid, and no \
+         pod, secret or node",
+    r19_iss_equals_discovery_issuer ["R19", "R26"]
+        "the iss claim is the issuer of the OIDC discovery document",
+    r26_signature_verifies_with_jwks ["R18", "R26"]
+        "tokens for the API audiences and for a foreign audience verify with a standard JWT library given only the \
+         published JWKS, the issuer and the audiences",
+    r20_jti_fresh_uuid ["R19", "R20"]
+        "two tokens issued in a row carry different jti claims, each a UUID",
 );
 
 async fn r18_header_alg_kid(ctx: &Ctx) -> Result<(), CheckFailure> {

@@ -11,7 +11,9 @@ use crate::ctx::Ctx;
 use crate::failure::{CheckFailure, expect_eq};
 
 checks!("concurrency" =>
-    r20_concurrent_requests_distinct_jti ["R20"],
+    r20_concurrent_requests_distinct_jti ["R20"]
+        "24 concurrent TokenRequests for one service account all succeed, with 24 distinct tokens and 24 distinct jti \
+         claims",
 );
 
 /// Enough to overlap on any server, small enough for the suite's time budget.

@@ -11,11 +11,19 @@ use crate::jwks;
 use crate::redact::{self, Rule};
 
 checks!("discovery" =>
-    r25_openid_configuration ["R25", "R26"],
-    r25_jwks_keys ["R18", "R25"],
-    r25_jwks_uri_served ["R25"],
-    r25_readable_by_service_accounts ["R25"],
-    r25_jwks_accept_negotiation ["R25"],
+    r25_openid_configuration ["R25", "R26"]
+        "the OIDC discovery document is application/json with Cache-Control \"public, max-age=3600\", an https \
+         jwks_uri and kube-apiserver's fields",
+    r25_jwks_keys ["R18", "R25"]
+        "the JWKS is application/jwk-set+json with Cache-Control \"public, max-age=3600\", its keys have exactly use \
+         sig, kty, kid, alg and their key type's fields, and one signs with the target's algorithm",
+    r25_jwks_uri_served ["R25"]
+        "the path of discovery's jwks_uri serves the same JWKS",
+    r25_readable_by_service_accounts ["R25"]
+        "a service account's token may read the discovery document and the JWKS (200)",
+    r25_jwks_accept_negotiation ["R25"]
+        "the JWKS is served with the same keys as application/jwk-set+json for Accept application/jwk-set+json, */* \
+         and \"application/json, */*\"",
 );
 
 fn expect_headers(what: &str, reply: &Reply, content_type: &str) -> Result<(), CheckFailure> {

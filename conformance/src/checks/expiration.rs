@@ -15,22 +15,43 @@ use crate::failure::{CheckFailure, ensure, expect_eq};
 use crate::objects::bound_ref;
 
 checks!("expiration" =>
-    r4_default_3600 ["R4", "R10"],
-    r5_below_minimum_invalid ["R5", "R7"],
-    r5_zero_not_defaulted ["R4", "R5"],
-    r5_minimum_accepted ["R5", "R10"],
-    r6_maximum_accepted ["R6", "R8"],
-    r6_above_maximum_invalid ["R6", "R7"],
-    r8_clamps_to_max ["R8", "R10"],
-    r8_within_max_no_warning ["R8", "R28"],
-    r9_extension_pod_bound_3607 ["R9", "R10"],
-    r9_no_extension_for_secret ["R9"],
-    r9_no_extension_for_node ["R9"],
-    r9_no_extension_unbound ["R9"],
-    r9_no_extension_for_non_api_audience ["R9"],
-    r9_no_extension_for_3608 ["R9"],
-    r10_timestamps_match_claims ["R10", "R19"],
-    r10_iat_near_server_clock ["R10", "R19"],
+    r4_default_3600 ["R4", "R10"]
+        "a request without expirationSeconds is issued for 3600 s in spec.expirationSeconds, \
+         status.expirationTimestamp and exp - iat, with no warnafter and no Warning",
+    r5_below_minimum_invalid ["R5", "R7"]
+        "expirationSeconds 599 and 60 are each the 422 \"may not specify a duration less than 10 minutes\"",
+    r5_zero_not_defaulted ["R4", "R5"]
+        "an explicit expirationSeconds 0 is the 422 for a duration under 10 minutes, not defaulted to 3600",
+    r5_minimum_accepted ["R5", "R10"]
+        "expirationSeconds 600 is issued for 600 s",
+    r6_maximum_accepted ["R6", "R8"]
+        "expirationSeconds 2^32 is accepted: issued for 2^32 s, or clamped to the max with its Warning",
+    r6_above_maximum_invalid ["R6", "R7"]
+        "expirationSeconds 2^32 + 1 is the 422 \"may not specify a duration larger than 2^32 seconds\", before any \
+         clamping",
+    r8_clamps_to_max ["R8", "R10"]
+        "a request for twice the max (at most 2^32 s) is clamped to the max with the Warning \"requested expiration of \
+         … seconds shortened to … seconds\"; without a max, 2^32 s is granted in full",
+    r8_within_max_no_warning ["R8", "R28"]
+        "requests for 3600 s and for exactly the max are granted without any Warning header",
+    r9_extension_pod_bound_3607 ["R9", "R10"]
+        "a pod-bound token asked for 3607 s for the API audiences lives one year with warnafter at iat + 3607, spec \
+         and status still saying 3607 s, when extension is on and no max below 3607 s applies",
+    r9_no_extension_for_secret ["R9"]
+        "a secret-bound token asked for 3607 s is not extended: no warnafter, exp at iat + the granted seconds",
+    r9_no_extension_for_node ["R9"]
+        "a node-bound token asked for 3607 s is not extended: no warnafter, exp at iat + the granted seconds",
+    r9_no_extension_unbound ["R9"]
+        "an unbound token asked for 3607 s is not extended: no warnafter, exp at iat + the granted seconds",
+    r9_no_extension_for_non_api_audience ["R9"]
+        "a pod-bound token asked for 3607 s for a non-API audience is not extended",
+    r9_no_extension_for_3608 ["R9"]
+        "a pod-bound token asked for 3608 s is not extended: only exactly 3607 s is",
+    r10_timestamps_match_claims ["R10", "R19"]
+        "for an unbound and a pod-bound 3607 s token, creationTimestamp is at most 1 s before iat and \
+         expirationTimestamp is at most exp, within 1 s unless extended",
+    r10_iat_near_server_clock ["R10", "R19"]
+        "nbf equals iat, and iat is within 5 s of the server's Date header",
 );
 
 /// Numbers the objects a check binds to: some checks request several tokens.

@@ -12,14 +12,30 @@ use crate::ctx::Ctx;
 use crate::failure::{CheckFailure, expect_eq};
 
 checks!("invalidation" =>
-    r21_rejected_after_pod_deleted ["R21", "R22", "R24"],
-    r21_rejected_after_pod_recreated ["R21", "R22", "R24"],
-    r21_rejected_after_secret_deleted ["R21", "R22", "R24"],
-    r21_rejected_after_secret_recreated ["R21", "R22", "R24"],
-    r21_rejected_after_node_deleted ["R21", "R22", "R24"],
-    r21_rejected_after_service_account_deleted ["R21", "R22", "R24"],
-    r21_rejected_after_service_account_recreated ["R21", "R22", "R24"],
-    r21_pod_token_survives_node_deletion ["R21"],
+    r21_rejected_after_pod_deleted ["R21", "R22", "R24"]
+        "a pod-bound token that worked is refused by TokenReview and as a bearer token (401) within the wait once its \
+         pod is deleted",
+    r21_rejected_after_pod_recreated ["R21", "R22", "R24"]
+        "a pod-bound token that worked is refused by TokenReview and as a bearer token (401) once its pod is deleted \
+         and recreated under the same name",
+    r21_rejected_after_secret_deleted ["R21", "R22", "R24"]
+        "a secret-bound token that worked is refused by TokenReview and as a bearer token (401) within the wait once \
+         its secret is deleted",
+    r21_rejected_after_secret_recreated ["R21", "R22", "R24"]
+        "a secret-bound token that worked is refused by TokenReview and as a bearer token (401) once its secret is \
+         deleted and recreated under the same name",
+    r21_rejected_after_node_deleted ["R21", "R22", "R24"]
+        "a node-bound token that worked is refused by TokenReview and as a bearer token (401) within the wait once its \
+         node is deleted",
+    r21_rejected_after_service_account_deleted ["R21", "R22", "R24"]
+        "a token that worked is refused by TokenReview and as a bearer token (401) within the wait once its service \
+         account is deleted",
+    r21_rejected_after_service_account_recreated ["R21", "R22", "R24"]
+        "a token that worked is refused by TokenReview and as a bearer token (401) once its service account is deleted \
+         and recreated under the same name",
+    r21_pod_token_survives_node_deletion ["R21"]
+        "a token bound to a pod on a node is still accepted by TokenReview and as a bearer token after that node is \
+         deleted",
 );
 
 /// The token works now: TokenReview says authenticated and bearer use is accepted.

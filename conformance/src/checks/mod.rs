@@ -1,6 +1,7 @@
 //! The checks, one module per rule group, each an `async fn(&Ctx) -> Result<(), CheckFailure>` listed in its
-//! module's `CHECKS` with the SPEC rules it covers. Also the assertions several groups share (an error `Status`
-//! equal to the one `tokenrequest-types` builds, the 401 body, a token's lifetime).
+//! module's `CHECKS` with the SPEC rules it covers and one line saying what it verifies. Also the assertions
+//! several groups share (an error `Status` equal to the one `tokenrequest-types` builds, the 401 body, a token's
+//! lifetime).
 
 use serde_json::Value;
 use tokenrequest_types::Status;
@@ -10,15 +11,17 @@ use tokenrequest_types::status;
 use crate::api::{Issued, Reply};
 use crate::failure::{CheckFailure, expect_eq};
 
-/// Declares a module's `CHECKS` table: `name ["R1", ...]` for each `async fn name(&Ctx)` in the module.
+/// Declares a module's `CHECKS` table: `name ["R1", ...] "what it verifies"` for each `async fn name(&Ctx)` in the
+/// module.
 macro_rules! checks {
-    ($group:literal => $($name:ident [$($rule:literal),*]),* $(,)?) => {
+    ($group:literal => $($name:ident [$($rule:literal),*] $verifies:literal),* $(,)?) => {
         /// This group's checks.
         pub const CHECKS: &[$crate::registry::Check] = &[$(
             $crate::registry::Check {
                 group: $group,
                 name: stringify!($name),
                 rules: &[$($rule),*],
+                verifies: $verifies,
                 run: |ctx| Box::pin($name(ctx)),
             }
         ),*];

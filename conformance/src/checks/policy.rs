@@ -9,7 +9,9 @@ use crate::ctx::Ctx;
 use crate::failure::{CheckFailure, expect_eq};
 
 checks!("policy" =>
-    matches_declared ["R8", "R9", "R11", "R18"],
+    matches_declared ["R8", "R9", "R11", "R18"]
+        "the token policy probed from the target (max, extension, API audiences, signing algorithm) is the one the \
+         target declares, as far as it is observable",
 );
 
 /// The observable part of a policy: a max of 2^32 is no max, and a max below 3607 s makes the extension switch

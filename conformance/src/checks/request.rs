@@ -11,13 +11,22 @@ use crate::failure::{CheckFailure, ensure, expect_eq};
 use crate::redact::{self, Rule};
 
 checks!("request" =>
-    r1_created_response ["R1", "R11"],
-    r1_kind_and_api_version_optional ["R1"],
-    r28_dry_run_all_mints_real_token ["R28", "R23"],
-    r28_unsupported_dry_run_invalid ["R28"],
-    r28_unknown_field_warning ["R28"],
-    r28_unknown_field_strict_bad_request ["R28"],
-    r28_field_manager_and_pretty_accepted ["R28"],
+    r1_created_response ["R1", "R11"]
+        "a TokenRequest answers 201 with kind and apiVersion, the service account's name, namespace and uid, a \
+         server-issued token in place of the client's status, and managedFields",
+    r1_kind_and_api_version_optional ["R1"]
+        "an empty body, without apiVersion, kind or spec, is issued a token (201)",
+    r28_dry_run_all_mints_real_token ["R28", "R23"]
+        "dryRun=All still answers 201 with a token that TokenReview authenticates",
+    r28_unsupported_dry_run_invalid ["R28"]
+        "dryRun=Bogus is 422 with a message starting CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported \
+         value",
+    r28_unknown_field_warning ["R28"]
+        "an unknown field spec.foo is accepted with exactly one Warning, unknown field \"spec.foo\"",
+    r28_unknown_field_strict_bad_request ["R28"]
+        "an unknown field spec.foo with fieldValidation=Strict is 400 naming unknown field \"spec.foo\"",
+    r28_field_manager_and_pretty_accepted ["R28"]
+        "fieldManager and pretty are accepted without a Warning, and managedFields names the fieldManager given",
 );
 
 async fn r1_created_response(ctx: &Ctx) -> Result<(), CheckFailure> {

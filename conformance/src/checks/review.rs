@@ -15,15 +15,30 @@ use crate::ctx::Ctx;
 use crate::failure::{CheckFailure, ensure, expect_eq};
 
 checks!("review" =>
-    r23_valid_token_user ["R22", "R23"],
-    r22_bearer_authenticates_as_service_account ["R22"],
-    r23_pod_bound_extra ["R23"],
-    r21_malformed_token_refused ["R21", "R22", "R23"],
-    r21_tampered_token_refused ["R21", "R22"],
-    r21_expired_looking_token_refused ["R21", "R22"],
-    r21_foreign_issuer_refused ["R21", "R22"],
-    r21_unknown_kid_refused ["R21", "R22"],
-    r23_empty_token_bad_request ["R23", "R27"],
+    r23_valid_token_user ["R22", "R23"]
+        "TokenReview authenticates a fresh token as the user its claims give: username, the service account's uid, \
+         groups and extra",
+    r22_bearer_authenticates_as_service_account ["R22"]
+        "a token used as a bearer token authenticates (SelfSubjectReview) as the service account's user, with groups \
+         and extra",
+    r23_pod_bound_extra ["R23"]
+        "TokenReview of a pod-bound token reports its user with the pod-name, pod-uid and credential-id extras",
+    r21_malformed_token_refused ["R21", "R22", "R23"]
+        "non-JWT strings and an unsigned alg none JWT are not authenticated by TokenReview and get the 401 Status as \
+         bearer tokens",
+    r21_tampered_token_refused ["R21", "R22"]
+        "a real token whose claims were rewritten to name another service account is refused by TokenReview and as a \
+         bearer token (401)",
+    r21_expired_looking_token_refused ["R21", "R22"]
+        "a real token whose iat, nbf and exp were moved into the past is refused by TokenReview and as a bearer token \
+         (401)",
+    r21_foreign_issuer_refused ["R21", "R22"]
+        "an HS256 token of a foreign issuer naming a real service account is refused by TokenReview and as a bearer \
+         token (401)",
+    r21_unknown_kid_refused ["R21", "R22"]
+        "a real token whose header names an unknown kid is refused by TokenReview and as a bearer token (401)",
+    r23_empty_token_bad_request ["R23", "R27"]
+        "a TokenReview of an empty token is the 400 \"token is required for TokenReview in authentication\"",
 );
 
 /// R23: a refused token: not authenticated, no user, no audiences, and (when SPEC names one) the reason.
@@ -118,7 +133,9 @@ fn tamper(token: &Token, part: usize, change: impl FnOnce(&mut Value)) -> Result
 }
 
 async fn r21_malformed_token_refused(ctx: &Ctx) -> Result<(), CheckFailure> {
+    // An unsigned, empty-claims token is one of the malformed inputs under test.
     for malformed in ["not-a-jwt", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
+        // tidy:allow-jwt
         expect_token_refused(ctx, malformed).await?;
     }
     let reply = ctx.whoami(&Token::new("not-a-jwt")).await?;

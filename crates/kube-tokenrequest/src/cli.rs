@@ -1,10 +1,10 @@
-//! The command line: global kubectl-like connection flags and one subcommand.
-
-use std::path::PathBuf;
+//! The command line: global kubectl-like connection flags ([`ConnectionArgs`]) and one subcommand, each declared
+//! beside its code in `commands/` (this file only lists them; nothing there imports it back).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{create, inspect, probe, review, verify};
+use crate::commands::{conformance, controlplane, create, inspect, probe, review, verify};
+use crate::connection::ConnectionArgs;
 use crate::serve;
 
 /// Request, inspect, review and verify Kubernetes service-account tokens.
@@ -17,21 +17,6 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// kubectl's connection flags. Without `--kubeconfig`, `KUBECONFIG` (a list of paths) or `~/.kube/config` is
-/// read, as kubectl does.
-#[derive(Debug, Clone, Args)]
-pub struct ConnectionArgs {
-    /// Path to the kubeconfig file.
-    #[arg(long, global = true, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
-    /// The namespace; default: the context's.
-    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
 }
 
 /// The subcommands.
@@ -51,6 +36,11 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Run the embedded reference API server (the token subsystem of kube-apiserver) on loopback.
     Serve(serve::ServeArgs),
+    /// Start a target API (or use --kubeconfig), run the conformance checks against it, write reports.
+    Conformance(conformance::ConformanceArgs),
+    /// A real kube-apiserver and etcd built from Go modules, for `conformance --cluster apiserver`.
+    #[command(subcommand)]
+    Controlplane(controlplane::ControlplaneCommand),
 }
 
 /// `completions SHELL`.
@@ -69,15 +59,6 @@ pub enum Shell {
     Zsh,
     /// fish.
     Fish,
-}
-
-/// `-o` of commands that print an object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ObjectFormat {
-    /// Human-readable text.
-    Text,
-    /// JSON.
-    Json,
 }
 
 #[cfg(test)]

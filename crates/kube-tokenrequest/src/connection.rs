@@ -1,10 +1,26 @@
 //! Connecting to a cluster the way kubectl does: `--kubeconfig`, else `KUBECONFIG`, else `~/.kube/config`, else
 //! in-cluster; `--context` picks a context, `-n` overrides its namespace.
 
+use std::path::PathBuf;
+
 use anyhow::Context as _;
+use clap::Args;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::cli::ConnectionArgs;
+/// kubectl's connection flags. Without `--kubeconfig`, `KUBECONFIG` (a list of paths) or `~/.kube/config` is
+/// read, as kubectl does.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Path to the kubeconfig file.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The namespace; default: the context's.
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+}
 
 /// A client and the namespace commands act in.
 pub struct Connection {

@@ -5,16 +5,20 @@
 mod cli;
 mod commands;
 mod connection;
+mod output;
+mod progress;
 mod relative_time;
 mod serve;
 mod token_input;
 
-use std::io::Write as _;
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use anyhow::Context as _;
+use clap::{CommandFactory as _, Parser as _};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, CompletionsArgs, Shell};
+use crate::commands::{conformance, controlplane, create, inspect, probe, review, verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,10 +30,49 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(&anyhow::Error::new(error).context("cannot start the async runtime")),
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => fail(&error),
     }
+}
+
+/// Runs the command and returns the exit code of a command that ran (verify and review exit 1 for a rejected
+/// token, conformance for a failed check); an `Err` is a command that could not run.
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    let code = match cli.command {
+        Command::Create(args) => create::run(&cli.connection, args, &mut stdout).await?,
+        Command::Inspect(args) => inspect::run(args, &mut stdout)?,
+        Command::Verify(args) => verify::run(&cli.connection, args, &mut stdout).await?,
+        Command::Review(args) => review::run(&cli.connection, args, &mut stdout).await?,
+        Command::Probe(args) => probe::run(&cli.connection, args, &mut stdout).await?,
+        Command::Completions(args) => completions(&args, &mut stdout)?,
+        Command::Serve(args) => {
+            drop(stdout);
+            serve::run(args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Conformance(args) => {
+            drop(stdout);
+            return conformance::run(&cli.connection, args).await;
+        }
+        Command::Controlplane(command) => {
+            drop(stdout);
+            return controlplane::run(command).await;
+        }
+    };
+    stdout.flush().context("cannot write to stdout")?;
+    Ok(code)
+}
+
+fn completions(args: &CompletionsArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let shell = match args.shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut Cli::command(), "kube-tokenrequest", out);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Logs go to stderr (stdout carries command output), filtered by `RUST_LOG`. `serve` logs at info by default,

@@ -216,16 +216,10 @@ fn snapshots() -> Vec<(String, String)> {
     found
 }
 
-/// A JWT-shaped run of characters (`eyJ….eyJ….sig` with a signature of at least 40 characters): a token nobody
-/// listed (e.g. issued by a command itself) would still be caught.
+/// JWT-shaped runs of characters (the workspace's one scanner): a token nobody listed (e.g. issued by a command
+/// itself) would still be caught.
 fn jwt_shapes(text: &str) -> usize {
-    let is_b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    text.split(|c: char| !(is_b64(c) || c == '.'))
-        .filter(|word| {
-            let parts: Vec<&str> = word.split('.').collect();
-            parts.len() == 3 && parts[0].starts_with("eyJ") && parts[1].starts_with("eyJ") && parts[2].len() >= 40
-        })
-        .count()
+    tokenrequest_types::token::find_jwts(text).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -286,7 +286,7 @@ fn registered(api_version: &str, kind: &str) -> bool {
 }
 
 /// A body naming another kind or version than the endpoint's. Seen on kube-apiserver v1.37.1
-/// (xtask/controlplane/observed/43-wrong-apiversion.txt, 44-wrong-kind.txt): an unregistered kind is "no kind ...
+/// (docs/observed/43-wrong-apiversion.txt, 44-wrong-kind.txt): an unregistered kind is "no kind ...
 /// is registered", a registered one fails its conversion to the endpoint's internal type; both name the data's kind
 /// and version first (create.go `transformDecodeError`).
 fn foreign_kind(expected: Expected<'_>, api_version: &str, kind: &str) -> ApiError {
@@ -378,7 +378,7 @@ fn go_quote_char(c: char) -> String {
 }
 
 /// go-yaml's nesting limit (since CVE-2022-3064). Checked before parsing because serde_yaml's parser takes time
-/// quadratic in the nesting depth of flow collections (RELIABILITY-REQUESTS.md, item 3).
+/// quadratic in the nesting depth of flow collections (found by the reliability barrage, `tests/reliability_barrage.rs`).
 const MAX_YAML_DEPTH: usize = 10_000;
 
 /// The deepest nesting of `[`/`{` in a YAML document, ignoring quoted scalars roughly (a bound, not a parser).

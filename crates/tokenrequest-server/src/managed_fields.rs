@@ -1,6 +1,6 @@
 //! `metadata.managedFields` for what a request sets, as kube-apiserver's field manager records it on every write
 //! (staging/src/k8s.io/apimachinery/pkg/util/managedfields): seen on TokenRequest and TokenReview answers of
-//! kube-apiserver v1.37.1 (xtask/controlplane/observed/01, 02, 08, 17, 60). The field set is built from the decoded
+//! kube-apiserver v1.37.1 (docs/observed/01, 02, 08, 17, 60). The field set is built from the decoded
 //! object (unknown fields already dropped, defaults applied): nested objects become `f:` keys, maps (labels,
 //! annotations) also own themselves (`"."`), lists are atomic, empty values are left out (Go's `omitempty`), and
 //! the identity fields the manager strips (name, namespace, uid, …) are not recorded.

@@ -6,16 +6,19 @@ use std::time::Duration;
 
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use tokenrequest_types::kubeconfig;
 use tokenrequest_types::token::Token;
 
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::handlers::router;
-use crate::kubeconfig;
 use crate::state::AppState;
 use crate::tls;
 
 /// How long a graceful shutdown waits for requests in flight.
+/// The name of the cluster, user and context in the kubeconfig the server hands out.
+pub const CLUSTER_NAME: &str = "kube-tokenrequest";
+
 const GRACE: Duration = Duration::from_secs(5);
 
 /// A server accepting connections. Stops on [`RunningServer::shutdown`] or when dropped.
@@ -113,7 +116,7 @@ impl RunningServer {
 
     /// A kubeconfig for this server (admin credentials).
     pub fn kubeconfig_yaml(&self) -> String {
-        kubeconfig::kubeconfig_yaml(&self.url(), &self.ca_pem, self.admin_token())
+        kubeconfig::render(CLUSTER_NAME, &self.url(), &self.ca_pem, self.admin_token())
     }
 
     /// Stops accepting connections, lets requests in flight finish (at most 5 s), and waits for the server task.

@@ -19,37 +19,55 @@ pub struct TlsMaterial {
     pub server_config: Arc<rustls::ServerConfig>,
 }
 
+/// A throwaway CA and a serving certificate signed by it for `localhost`, `127.0.0.1` and `::1`, as PEM: what
+/// this server serves with when given no certificate, and what `tokenrequest-envtest` gives a real kube-apiserver.
+/// The one place in the workspace that makes certificates.
+pub struct LoopbackCertificates {
+    /// The CA certificate: what a client trusts (a kubeconfig's `certificate-authority-data`).
+    pub ca_pem: String,
+    /// The serving certificate.
+    pub cert_pem: String,
+    /// The serving certificate's private key (PKCS#8).
+    pub key_pem: String,
+}
+
+impl LoopbackCertificates {
+    /// Generates a fresh CA (named `ca_name`) and serving certificate (named `server_name`).
+    pub fn generate(ca_name: &str, server_name: &str) -> Result<Self, ServerError> {
+        let err = |e: rcgen::Error| ServerError::Tls(e.to_string());
+        let ca_key = KeyPair::generate().map_err(err)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca_params.distinguished_name.push(DnType::CommonName, ca_name);
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
+        let ca = Issuer::new(ca_params, ca_key);
+
+        let serving_key = KeyPair::generate().map_err(err)?;
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        let mut params = CertificateParams::new(names).map_err(err)?;
+        params.distinguished_name.push(DnType::CommonName, server_name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let serving = params.signed_by(&serving_key, &ca).map_err(err)?;
+        Ok(Self {
+            ca_pem: ca_cert.pem(),
+            cert_pem: serving.pem(),
+            key_pem: serving_key.serialize_pem(),
+        })
+    }
+}
+
 /// Makes a CA and a serving certificate signed by it, valid for the loopback names.
 pub fn generate() -> Result<TlsMaterial, ServerError> {
-    let err = |e: rcgen::Error| ServerError::Tls(e.to_string());
-    let ca_key = KeyPair::generate().map_err(err)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "kube-tokenrequest-ca");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
-    let ca = Issuer::new(ca_params, ca_key);
-
-    let serving_key = KeyPair::generate().map_err(err)?;
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    let mut params = CertificateParams::new(names).map_err(err)?;
-    params.distinguished_name.push(DnType::CommonName, "kube-tokenrequest");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let serving = params.signed_by(&serving_key, &ca).map_err(err)?;
-
-    let chain = vec![serving.der().clone()];
-    let key = PrivateKeyDer::try_from(serving_key.serialize_der()).map_err(|e| ServerError::Tls(e.to_string()))?;
-    Ok(TlsMaterial {
-        ca_pem: ca_cert.pem(),
-        server_config: server_config(chain, key)?,
-    })
+    let certificates = LoopbackCertificates::generate("kube-tokenrequest-ca", "kube-tokenrequest")?;
+    let mut material = from_pem(&certificates.cert_pem, &certificates.key_pem)?;
+    material.ca_pem = certificates.ca_pem;
+    Ok(material)
 }
 
 /// Loads a certificate chain and its private key (`--tls-cert-file`, `--tls-private-key-file`). The chain itself is

@@ -981,7 +981,7 @@ fn keepalive_race(error: &reqwest::Error) -> bool {
 /// A regression test for a problem the barrage found: YAML flow mappings nested N deep took time quadratic in N to
 /// parse (serde_yaml / unsafe-libyaml), synchronously on a runtime worker, so one body well under the 3 MiB limit
 /// pinned a core for minutes and stalled other requests (depth 30,000: ~3.5 s; 100,000: ~40 s, debug build). Fixed
-/// by bounding the nesting before parsing, as go-yaml does since CVE-2022-3064 (RELIABILITY-REQUESTS.md 3).
+/// by bounding the nesting before parsing, as go-yaml does since CVE-2022-3064 (the server does the same in `decode.rs`).
 #[tokio::test]
 async fn deeply_nested_yaml_is_refused_quickly() {
     let state = tokenrequest_server::AppState::new(&ServerConfig::loopback()).expect("state");

@@ -24,10 +24,9 @@ use tokenrequest_server::ServerConfig;
 
 const NAMESPACES: usize = 4;
 
-/// FIXME(crates/tokenrequest-server/RELIABILITY-REQUESTS.md 5): the server reads the resourceVersion it reports for
-/// a DELETE after releasing the store's lock, so concurrent writes can make two answers carry the same one. Until
-/// that is fixed, delete answers are left out of the strict ordering check and only counted
-/// (`delete_resource_version_duplicates`); set this to true with the fix.
+/// Delete answers take part in the strict resourceVersion ordering check: the server stamps a delete's
+/// resourceVersion under the store's write lock (it once read it after releasing the lock, so concurrent writes
+/// could make two answers carry the same one).
 const DELETE_RESOURCE_VERSIONS_CHECKED: bool = true;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn a_missing_service_account_is_forbidden_as_kube_apiserver_words_it() {
-        // As kube-apiserver v1.37.1 answered (crates/tokenrequest-server/DIFFERENTIAL.md, D7).
+        // As kube-apiserver v1.37.1 answered (docs/DIFFERENTIAL.md, D7).
         let status = missing_service_account("d1-a", "pod-1", "sa-1");
         assert_eq!(status.code, Some(403));
         assert_eq!(status.reason.as_deref(), Some("Forbidden"));

@@ -8,7 +8,7 @@
 //!
 //! Architecture invariant: this crate does no I/O, owns no clock and no randomness (callers pass `now`, `jti`,
 //! uids), and depends on no async runtime, HTTP stack or Kubernetes client. Rule ids (`R5`, `R16`, ...) refer to
-//! `SPEC.md`; each rule cites the kube-apiserver source it comes from.
+//! `docs/SPEC.md`, catalogued in [`rules`]; each rule cites the kube-apiserver source it comes from.
 
 pub mod admission;
 pub mod audience;
@@ -19,8 +19,10 @@ pub mod encoding;
 pub mod expiration;
 pub mod field;
 pub mod keyid;
+pub mod kubeconfig;
 pub mod policy;
 pub mod review;
+pub mod rules;
 pub mod status;
 pub mod token;
 pub mod validation;

@@ -109,7 +109,7 @@ fn go_quote_list(items: &[String]) -> String {
 /// The `status.error` of a TokenReview that did not authenticate, as a real kube-apiserver (v1.37.1) writes it:
 /// a token nobody claims gives `invalid bearer token`; any other rejection is aggregated after it,
 /// `[invalid bearer token, service account token has been invalidated]` (observed, see
-/// `xtask/controlplane/observed/65-review-garbage.txt` and `69-review-after-pod-deleted.txt`).
+/// `docs/observed/65-review-garbage.txt` and `69-review-after-pod-deleted.txt`).
 pub fn review_error(rejection: &TokenRejection) -> String {
     match rejection {
         TokenRejection::NotClaimed => TokenRejection::NotClaimed.to_string(),

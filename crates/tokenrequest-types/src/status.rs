@@ -230,7 +230,7 @@ pub fn method_not_supported(group: &str, resource: &str, action: &str) -> Status
 }
 
 /// 405 for a method no route serves, as kube-apiserver v1.37.1 sends go-restful's answer
-/// (observed: `xtask/controlplane/observed/45-get-method.txt`).
+/// (observed: `docs/observed/45-get-method.txt`).
 pub fn method_not_allowed() -> Status {
     failure(
         405,

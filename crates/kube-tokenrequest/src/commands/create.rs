@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use tokenrequest_client::{BoundObjectRef, TokenClient, TokenRequestOptions};
 use tokenrequest_types::binding::BoundKind;
 
-use crate::cli::ConnectionArgs;
+use crate::connection::ConnectionArgs;
 use crate::connection::connect;
 
 /// Flags of `create`.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokenrequest_types::claims::{Claims, ObjectRef};
 use tokenrequest_types::token::{JoseHeader, UnverifiedToken};
 
-use crate::cli::ObjectFormat;
+use crate::output::ObjectFormat;
 use crate::relative_time::{absolute_and_relative, expiry};
 use crate::token_input::read_token;
 

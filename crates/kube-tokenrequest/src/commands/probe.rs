@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::Args;
 use tokenrequest_client::ProbedPolicy;
 
-use crate::cli::{ConnectionArgs, ObjectFormat};
+use crate::connection::ConnectionArgs;
 use crate::connection::connect;
+use crate::output::ObjectFormat;
 
 /// Flags of `probe`.
 #[derive(Debug, Args)]

@@ -9,8 +9,9 @@ use tokenrequest_client::TokenClient;
 use tokenrequest_types::TokenReviewStatus;
 use tokenrequest_types::token::Token;
 
-use crate::cli::{ConnectionArgs, ObjectFormat};
+use crate::connection::ConnectionArgs;
 use crate::connection::connect;
+use crate::output::ObjectFormat;
 use crate::token_input::read_token;
 
 /// Flags of `review`.

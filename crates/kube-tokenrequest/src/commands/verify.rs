@@ -12,7 +12,7 @@ use clap::Args;
 use tokenrequest_client::oidc::{ClusterKeySource, IssuerKeySource};
 use tokenrequest_client::{Verifier, VerifierConfig, VerifyError};
 
-use crate::cli::ConnectionArgs;
+use crate::connection::ConnectionArgs;
 use crate::connection::connect;
 use crate::token_input::read_token;
 

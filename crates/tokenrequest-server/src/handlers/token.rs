@@ -102,7 +102,7 @@ fn respond(
     };
     let mut body = serde_json::to_value(&response).unwrap_or_default();
     // Go's TokenRequestSpec has no omitempty on boundObjectRef: kube-apiserver sends `"boundObjectRef": null`
-    // (xtask/controlplane/observed/01-create-default.txt); k8s-openapi omits it.
+    // (docs/observed/01-create-default.txt); k8s-openapi omits it.
     if let Some(spec) = body.get_mut("spec").and_then(|s| s.as_object_mut()) {
         spec.entry("boundObjectRef").or_insert(serde_json::Value::Null);
     }

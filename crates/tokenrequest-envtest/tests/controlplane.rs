@@ -1,0 +1,64 @@
+//! Starts the REAL kube-apiserver and etcd built by `cargo xtask controlplane build` (or found via
+//! `KUBEBUILDER_ASSETS`), issues a token through them, and stops them. Skips, saying why, when no
+//! binaries are there: building them takes ~10 minutes and is not part of `cargo test`. Under cargo, the
+//! control-plane cache is the repository's `target/controlplane` (`.cargo/config.toml`).
+
+#![allow(clippy::print_stderr)]
+
+use tokenrequest_envtest::controlplane::{Binaries, ControlPlane, ControlPlaneConfig, PINNED_K8S_VERSION};
+use tokenrequest_envtest::target::policy_from_spec;
+
+#[test]
+fn real_apiserver_issues_clamped_tokens_and_serves_discovery() {
+    let bins = match Binaries::locate(None, PINNED_K8S_VERSION) {
+        Ok(bins) => bins,
+        Err(e) => {
+            eprintln!("SKIPPED real_apiserver_issues_clamped_tokens_and_serves_discovery: {e:#}");
+            return;
+        }
+    };
+    let mut config = ControlPlaneConfig::new(bins);
+    config.policy = policy_from_spec(Some("max=24h,audiences=api,vault")).unwrap();
+    let cp = ControlPlane::start(&config).expect("control plane starts");
+    eprintln!("control plane ready in {:?}", cp.started_in());
+
+    // The kubeconfig follows the contract: one cluster/user/context, current-context set.
+    let kubeconfig: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(cp.kubeconfig_path()).unwrap()).unwrap();
+    assert_eq!(kubeconfig["clusters"][0]["cluster"]["server"], cp.server_url());
+    assert_eq!(kubeconfig["current-context"], "kube-apiserver");
+
+    let created = |path: &str, body: &str| {
+        let r = cp.api_request("POST", path, Some(body)).unwrap();
+        assert_eq!(r.status, 201, "{path}: {}", r.body);
+        r
+    };
+    created("/api/v1/namespaces", r#"{"metadata":{"name":"envtest-it"}}"#);
+    created(
+        "/api/v1/namespaces/envtest-it/serviceaccounts",
+        r#"{"metadata":{"name":"sa"}}"#,
+    );
+    let r = created(
+        "/api/v1/namespaces/envtest-it/serviceaccounts/sa/token",
+        r#"{"spec":{"expirationSeconds":172800}}"#,
+    );
+    assert_eq!(
+        r.header_values("warning"),
+        ["299 - \"requested expiration of 172800 seconds shortened to 86400 seconds\""]
+    );
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["spec"]["expirationSeconds"], 86_400);
+    assert_eq!(body["spec"]["audiences"], serde_json::json!(["api", "vault"]));
+
+    let r = cp
+        .api_request("GET", "/.well-known/openid-configuration", None)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let discovery: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(discovery["issuer"], cp.issuer());
+    assert_eq!(discovery["jwks_uri"], format!("{}/openid/v1/jwks", cp.server_url()));
+
+    let dir = cp.kubeconfig_path().parent().unwrap().to_path_buf();
+    cp.stop().expect("stops cleanly");
+    assert!(!dir.exists(), "the temp dir is removed on stop");
+}

@@ -1,0 +1,125 @@
+//! Builds a workspace binary and runs it with the repository's paths: `kube-tokenrequest` (the product: its
+//! `conformance` writes under `target/conformance`, its control planes live in `target/controlplane`) or
+//! `tokenrequest-evidence` (the repository's measurements). The child inherits the terminal; its exit code is
+//! xtask's.
+//!
+//! Cargo is asked for `-p PACKAGE` only: the workspace-hack crate (`cargo hakari`) gives every package the same
+//! dependency features, so this build reuses what `cargo test --workspace` compiled. Cargo is started without
+//! the `CARGO_PKG_*`/`CARGO_MANIFEST_*` variables `cargo run` set for xtask itself: ring's build script watches
+//! them (`rerun-if-env-changed`), so passing them on rebuilt ring and everything above it on every call.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::Context;
+
+/// Runs `kube-tokenrequest ARGS... EXTRA...` with `--report-root target/conformance` for `conformance`.
+pub(crate) fn product(root: &Path, args: &[&str], extra: &[String]) -> anyhow::Result<ExitCode> {
+    let binary = build(root, "kube-tokenrequest", "kube-tokenrequest")?;
+    let mut cmd = Command::new(binary);
+    cmd.args(args);
+    if args.first() == Some(&"conformance") {
+        cmd.arg("--report-root").arg(target_dir(root).join("conformance"));
+    }
+    cmd.args(extra);
+    run(root, cmd)
+}
+
+/// Runs `tokenrequest-evidence COMMAND EXTRA...`.
+pub(crate) fn evidence(root: &Path, command: &str, extra: &[String]) -> anyhow::Result<ExitCode> {
+    let binary = build(root, "tokenrequest-evidence", "tokenrequest-evidence")?;
+    let mut cmd = Command::new(binary);
+    cmd.arg(command).args(extra);
+    run(root, cmd)
+}
+
+fn run(root: &Path, mut cmd: Command) -> anyhow::Result<ExitCode> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let status = cmd
+        .current_dir(root)
+        .env("TOKENREQUEST_CONTROLPLANE_DIR", target_dir(root).join("controlplane"))
+        .status()
+        .with_context(|| format!("running {program}"))?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        // Killed by a signal (Ctrl-C reaches the whole process group).
+        None => ExitCode::from(130),
+    })
+}
+
+/// `target/` (or `$CARGO_TARGET_DIR`).
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
+
+/// A `cargo` command without the variables `cargo run` set for xtask itself.
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// `cargo build -p PACKAGE --bin BIN`, its progress on stderr; returns the executable cargo reports.
+fn build(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    let mut child = cargo()
+        .args(["build", "--locked", "-p", package, "--bin", bin])
+        .args(["--message-format=json-render-diagnostics"])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running cargo in {}", root.display()))?;
+    let stdout = child.stdout.take().context("cargo's stdout")?;
+    let mut executable = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo's messages")?;
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if message["reason"] == "compiler-artifact"
+            && message["target"]["name"] == bin
+            && let Some(path) = message["executable"].as_str()
+        {
+            executable = Some(PathBuf::from(path));
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        anyhow::bail!("`cargo build -p {package}` failed ({status})");
+    }
+    executable.with_context(|| format!("cargo built no `{bin}` executable in {package}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_is_started_without_the_package_variables_of_xtask() {
+        let cmd = cargo();
+        let removed: Vec<String> = cmd
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        // Under `cargo test` these are set for this test binary, as `cargo run` sets them for xtask.
+        assert!(removed.iter().any(|n| n == "CARGO_PKG_NAME"), "{removed:?}");
+        assert!(removed.iter().any(|n| n == "CARGO_MANIFEST_DIR"), "{removed:?}");
+    }
+}
