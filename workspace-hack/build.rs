@@ -1,0 +1,3 @@
+//! A build script, so that cargo also unifies the features of build dependencies (`cargo hakari`).
+
+fn main() {}
