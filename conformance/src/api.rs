@@ -286,6 +286,13 @@ pub fn decode_segment(token: &str, index: usize) -> Result<Value, CheckFailure> 
     serde_json::from_slice(&bytes).map_err(|e| CheckFailure::mismatch("token segment", "JSON", e))
 }
 
+/// R22: a refused bearer token gets exactly kube-apiserver's 401 `Status`.
+pub fn expect_unauthorized(reply: &Reply) -> Result<(), CheckFailure> {
+    reply.expect_code("bearer use of a refused token", 401)?;
+    let expected = serde_json::to_value(tokenrequest_types::status::unauthorized()).unwrap_or(Value::Null);
+    crate::failure::expect_eq("401 body", expected, reply.body.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,6 @@
 //! of a run still going on however long it takes. Objects of runs on other hosts (or without an owner) are swept
 //! by age.
 
-use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -18,66 +17,12 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
-use crate::target::{RUN_LABEL, Target};
-
-/// The annotation naming a run's [`RunOwner`], beside the run label on every namespace and node the suite creates.
-pub const OWNER_ANNOTATION: &str = "tokenrequest.dev/conformance-owner";
-/// The pid of the process that owns the run when it is not the test process: `cargo xtask conformance` sets it
-/// to its own, since the suite's test processes (one per binary, or per test under nextest) come and go.
-pub const RUN_OWNER_ENV: &str = "TOKENREQUEST_RUN_OWNER";
+use crate::run::{OWNER_ANNOTATION, RUN_LABEL, RunOwner, alive};
+use crate::target::Target;
 
 /// Objects of earlier runs whose owner cannot be asked (another host, or no owner recorded) and that are younger
 /// than this may belong to a run still going on: leave them alone.
 const SWEEP_MIN_AGE: Duration = Duration::from_secs(10 * 60);
-
-/// The process whose life is a run's: `host/pid`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunOwner {
-    host: String,
-    pid: u32,
-}
-
-impl RunOwner {
-    /// This process's run: the pid [`RUN_OWNER_ENV`] names, or this process's own, on this host.
-    pub fn current() -> Self {
-        let pid = std::env::var(RUN_OWNER_ENV)
-            .ok()
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(std::process::id);
-        Self { host: this_host(), pid }
-    }
-
-    /// Reads the annotation's `host/pid` (the host name may not hold a `/`, but the split is from the right).
-    pub fn parse(value: &str) -> Option<Self> {
-        let (host, pid) = value.rsplit_once('/')?;
-        Some(Self {
-            host: host.to_owned(),
-            pid: pid.parse().ok()?,
-        })
-    }
-}
-
-impl fmt::Display for RunOwner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.host, self.pid)
-    }
-}
-
-fn this_host() -> String {
-    rustix::system::uname().nodename().to_string_lossy().into_owned()
-}
-
-/// Whether process `pid` exists on this host (a process of another user counts: signalling it is refused, not
-/// failed). A pid the kernel reused for another process keeps the run's objects until a later sweep.
-fn alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
-        return false;
-    };
-    match rustix::process::test_kill_process(pid) {
-        Ok(()) => true,
-        Err(e) => e != rustix::io::Errno::SRCH,
-    }
-}
 
 /// Whether the sweep of run `this_run`, owned by `here`, deletes an object with `meta`: one of another run, not
 /// already being deleted, whose owner is gone (same host) or which is older than `cutoff` (owner unknown).

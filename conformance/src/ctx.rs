@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -19,7 +19,7 @@ use crate::cleanup::Cleanup;
 use crate::failure::CheckFailure;
 use crate::objects;
 use crate::probe::Probed;
-use crate::target::{RunMark, Target};
+use crate::target::Target;
 
 /// How long to wait for an invalidation to show (R24: kube-apiserver caches successful authentications for 10 s
 /// and validators read informer caches; on a server without caches the first poll succeeds).
@@ -38,11 +38,11 @@ pub struct Ctx {
 impl Ctx {
     /// Probes the target (once per target), then creates this check's namespace.
     pub async fn new(target: Arc<Target>) -> Result<Self, CheckFailure> {
-        let probed = target.probed().await?;
+        let probed = crate::probe::probed(&target).await?;
         let client = target.client()?;
         let namespace = target.next_namespace();
         let cleanup = Cleanup::new(target.config().clone(), namespace.clone());
-        create_namespace(&client, &namespace, target.run()).await?;
+        objects::create_namespace(&client, &namespace, target.run()).await?;
         Ok(Self {
             target,
             client,
@@ -242,7 +242,7 @@ impl Ctx {
             let bearer = self.whoami(token).await?;
             let rejected = review.authenticated != Some(true) && bearer.status.as_u16() == 401;
             if rejected {
-                return crate::checks::expect_unauthorized(&bearer);
+                return crate::api::expect_unauthorized(&bearer);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(CheckFailure::mismatch(
@@ -258,12 +258,4 @@ impl Ctx {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
-}
-
-/// Creates a namespace marked as the run's.
-pub async fn create_namespace(client: &kube::Client, name: &str, run: &RunMark) -> Result<Namespace, CheckFailure> {
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &objects::namespace(name, run))
-        .await
-        .map_err(|e| CheckFailure::setup(format!("create namespace {name}"), e))
 }

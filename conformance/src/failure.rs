@@ -3,6 +3,11 @@
 
 use std::fmt::Debug;
 
+/// `text` with every token redacted (the workspace's one scanner).
+fn redacted(text: &str) -> String {
+    tokenrequest_types::token::redact_jwts(text).into_owned()
+}
+
 /// A failed check. Built only through the constructors, which redact tokens from every string they keep.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckFailure {
@@ -38,25 +43,25 @@ impl CheckFailure {
     /// `what` differs: shows both sides with `Debug`, redacted.
     pub fn mismatch(what: impl Into<String>, expected: impl Debug, actual: impl Debug) -> Self {
         Self::Mismatch {
-            what: crate::redact::tokens_in(&what.into()),
-            expected: crate::redact::tokens_in(&format!("{expected:?}")),
-            actual: crate::redact::tokens_in(&format!("{actual:?}")),
+            what: redacted(&what.into()),
+            expected: redacted(&format!("{expected:?}")),
+            actual: redacted(&format!("{actual:?}")),
         }
     }
 
     /// A request failed below the API (connection, TLS, unreadable body).
     pub fn transport(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
         Self::Transport {
-            what: crate::redact::tokens_in(&what.into()),
-            detail: crate::redact::tokens_in(&detail.to_string()),
+            what: redacted(&what.into()),
+            detail: redacted(&detail.to_string()),
         }
     }
 
     /// A precondition of the check could not be established.
     pub fn setup(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
         Self::Setup {
-            what: crate::redact::tokens_in(&what.into()),
-            detail: crate::redact::tokens_in(&detail.to_string()),
+            what: redacted(&what.into()),
+            detail: redacted(&detail.to_string()),
         }
     }
 }
@@ -76,9 +81,9 @@ pub fn ensure(condition: bool, what: &str, expected: &str, actual: impl Debug) -
         Ok(())
     } else {
         Err(CheckFailure::Mismatch {
-            what: crate::redact::tokens_in(what),
+            what: redacted(what),
             expected: expected.to_owned(),
-            actual: crate::redact::tokens_in(&format!("{actual:?}")),
+            actual: redacted(&format!("{actual:?}")),
         })
     }
 }

@@ -17,6 +17,7 @@
 //! written here a second time: expected answers come from `tokenrequest-types`.
 
 pub mod api;
+pub mod check;
 pub mod checks;
 pub mod cleanup;
 pub mod ctx;
@@ -25,15 +26,18 @@ pub mod jwks;
 pub mod objects;
 pub mod predict;
 pub mod probe;
+pub mod probed;
 pub mod redact;
 pub mod registry;
 pub mod report;
+pub mod run;
 pub mod runner;
 pub mod snapshots;
 pub mod spki;
 pub mod target;
 
+pub use crate::check::Check;
 pub use crate::ctx::Ctx;
 pub use crate::failure::CheckFailure;
-pub use crate::registry::{Check, REGISTRY};
+pub use crate::registry::REGISTRY;
 pub use crate::target::Target;

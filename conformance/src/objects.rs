@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Namespace, Node, Pod, PodSpec, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::PostParams;
 use tokenrequest_types::BoundObjectReference;
 use tokenrequest_types::binding::BoundKind;
 
-use crate::cleanup::OWNER_ANNOTATION;
-use crate::target::{RUN_LABEL, RunMark};
+use crate::failure::CheckFailure;
+use crate::run::{OWNER_ANNOTATION, RUN_LABEL, RunMark};
 
 /// A pause image: pods never run on the targets that matter (no kubelet on a bare API server), but the spec
 /// must be valid.
@@ -90,4 +92,12 @@ pub fn bound_ref(kind: BoundKind, name: &str, uid: Option<&str>) -> BoundObjectR
         name: Some(name.to_owned()),
         uid: uid.map(str::to_owned),
     }
+}
+
+/// Creates a namespace marked as the run's.
+pub async fn create_namespace(client: &kube::Client, name: &str, run: &RunMark) -> Result<Namespace, CheckFailure> {
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace(name, run))
+        .await
+        .map_err(|e| CheckFailure::setup(format!("create namespace {name}"), e))
 }

@@ -21,17 +21,19 @@ use crate::api::{self, Call, Issued};
 use crate::cleanup::Cleanup;
 use crate::failure::CheckFailure;
 use crate::objects;
+pub use crate::probed::Probed;
 use crate::target::Target;
 
-/// What the probe learned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probed {
-    /// The effective policy.
-    pub policy: TokenPolicy,
-    /// The `iss` of issued tokens.
-    pub issuer: String,
-    /// The policy the target declares (`TOKENREQUEST_EXPECTED_POLICY` or the embedded server's), if any.
-    pub declared: Option<TokenPolicy>,
+/// What `target` enforces: probed once per target (after sweeping leftovers of earlier runs), then shared.
+pub async fn probed(target: &Target) -> Result<std::sync::Arc<Probed>, CheckFailure> {
+    target
+        .probed_cell()
+        .get_or_try_init(|| async {
+            crate::cleanup::sweep(target).await;
+            run(target).await.map(std::sync::Arc::new)
+        })
+        .await
+        .cloned()
 }
 
 /// Probes `target` in a scratch namespace of its own.
@@ -39,7 +41,7 @@ pub async fn run(target: &Target) -> Result<Probed, CheckFailure> {
     let client = target.client()?;
     let namespace = target.next_namespace();
     let _cleanup = Cleanup::new(target.config().clone(), namespace.clone());
-    crate::ctx::create_namespace(&client, &namespace, target.run()).await?;
+    objects::create_namespace(&client, &namespace, target.run()).await?;
     let setup = |what: &'static str| move |e: kube::Error| CheckFailure::setup(format!("probe: {what}"), e);
     Api::<ServiceAccount>::namespaced(client.clone(), &namespace)
         .create(&PostParams::default(), &objects::service_account("probe"))

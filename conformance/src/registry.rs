@@ -1,46 +1,14 @@
-//! The table of every check: group, name, the SPEC rules it covers, and the function, so that the suite's tests,
-//! the fault-injection proof and the policy matrix all run the same checks by name.
+//! The table of every check, so that the runner, the suite's tests, the fault-injection proof and the policy matrix
+//! all run the same checks by name, and how one check is run in a fresh context.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use crate::check::{Check, CheckFuture};
 use crate::ctx::Ctx;
 use crate::failure::CheckFailure;
 use crate::target::Target;
-
-/// The future a check returns.
-pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CheckFailure>> + Send + 'a>>;
-
-/// One check.
-#[derive(Clone, Copy)]
-pub struct Check {
-    /// The group, e.g. `expiration`.
-    pub group: &'static str,
-    /// The name, e.g. `r8_clamps_to_max`.
-    pub name: &'static str,
-    /// The SPEC.md rules it covers, e.g. `["R8"]` (`tokenrequest_types::rules` has each).
-    pub rules: &'static [&'static str],
-    /// One line: the behaviour this check verifies, as a reader of the report needs it.
-    pub verifies: &'static str,
-    /// Runs the check in its context.
-    pub run: for<'a> fn(&'a Ctx) -> CheckFuture<'a>,
-}
-
-impl Check {
-    /// `group::name`, as the test is named.
-    pub fn id(&self) -> String {
-        format!("{}::{}", self.group, self.name)
-    }
-}
-
-impl std::fmt::Debug for Check {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}::{} {:?}", self.group, self.name, self.rules)
-    }
-}
 
 /// Every check, group by group.
 pub const REGISTRY: &[&[Check]] = &[

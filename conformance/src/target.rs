@@ -16,9 +16,9 @@ use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use tokenrequest_types::policy::{DEFAULT_ISSUER, TokenPolicy};
 use tokenrequest_types::token::Token;
 
-use crate::cleanup::RunOwner;
 use crate::failure::CheckFailure;
-use crate::probe::Probed;
+use crate::probed::Probed;
+use crate::run::{RunMark, RunOwner};
 use tokenrequest_envtest::embedded::{InProcess, server_config};
 
 /// Names an existing API by its kubeconfig.
@@ -29,8 +29,6 @@ pub const POLICY_ENV: &str = "TOKENREQUEST_EXPECTED_POLICY";
 pub const TARGET_ENV: &str = "TOKENREQUEST_TARGET";
 /// A run id shared by several processes of one run.
 pub const RUN_ID_ENV: &str = "TOKENREQUEST_RUN_ID";
-/// The label on every namespace and node the suite creates; its value is the run id.
-pub const RUN_LABEL: &str = "tokenrequest.dev/conformance-run";
 
 /// Why a target could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -50,16 +48,6 @@ pub enum TargetError {
     /// The embedded server did not start.
     #[error(transparent)]
     Embedded(#[from] tokenrequest_envtest::Error),
-}
-
-/// What marks the objects of one run: the run id (the [`RUN_LABEL`] value) and the process that owns the run
-/// (the [`crate::cleanup::OWNER_ANNOTATION`] value), by which later runs' sweeps tell leftovers from live work.
-#[derive(Debug, Clone)]
-pub struct RunMark {
-    /// The run id.
-    pub id: String,
-    /// Who owns the run.
-    pub owner: RunOwner,
 }
 
 /// A target: how to reach it, what policy it declares, and what the probe learned (once).
@@ -215,15 +203,9 @@ impl Target {
         kube::Client::try_from(config).map_err(|e| CheckFailure::setup("kube client", e))
     }
 
-    /// The probed policy: learned once per target (after sweeping leftovers of earlier runs).
-    pub async fn probed(&self) -> Result<Arc<Probed>, CheckFailure> {
-        self.probed
-            .get_or_try_init(|| async {
-                crate::cleanup::sweep(self).await;
-                crate::probe::run(self).await.map(Arc::new)
-            })
-            .await
-            .cloned()
+    /// Where [`crate::probe::probed`] keeps what it learned about this target.
+    pub(crate) fn probed_cell(&self) -> &tokio::sync::OnceCell<Arc<Probed>> {
+        &self.probed
     }
 
     /// The target's `/version` `gitVersion`, for reports (`None` when it cannot be read).

@@ -29,10 +29,21 @@ pub(crate) enum Command {
     Bench(Passthrough),
     /// The barrage, load, leak, interrupt and regression checks (`tokenrequest-evidence reliability`).
     Reliability(Passthrough),
-    /// Every cargo-fuzz target for a while (`tokenrequest-evidence fuzz`).
-    Fuzz(Passthrough),
+    /// Every cargo-fuzz target (nightly) for a while, one after the other.
+    Fuzz(FuzzArgs),
     /// Check `.github/workflows/*.yml` with actionlint (skipped, with the reason, when it is not installed).
     LintWorkflows,
+}
+
+/// `fuzz` flags.
+#[derive(Debug, Args)]
+pub(crate) struct FuzzArgs {
+    /// Seconds per target.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) seconds: u64,
+    /// Only these targets (default: all of `fuzz/fuzz_targets/`).
+    #[arg(long = "target", value_name = "NAME")]
+    pub(crate) targets: Vec<String>,
 }
 
 /// The arguments of the delegated command, passed on unchanged (including `--help`).

@@ -3,8 +3,9 @@
 use tokenrequest_types::TokenRequestSpec;
 use tokenrequest_types::review::TokenRejection;
 
-use super::{SA, expect_unauthorized};
+use super::SA;
 use crate::api::Issued;
+use crate::api::expect_unauthorized;
 use crate::ctx::Ctx;
 use crate::failure::{CheckFailure, ensure, expect_eq};
 use crate::redact::{self, Rule};

@@ -16,8 +16,8 @@ use crate::failure::{CheckFailure, expect_eq};
 macro_rules! checks {
     ($group:literal => $($name:ident [$($rule:literal),*] $verifies:literal),* $(,)?) => {
         /// This group's checks.
-        pub const CHECKS: &[$crate::registry::Check] = &[$(
-            $crate::registry::Check {
+        pub const CHECKS: &[$crate::check::Check] = &[$(
+            $crate::check::Check {
                 group: $group,
                 name: stringify!($name),
                 rules: &[$($rule),*],
@@ -42,12 +42,6 @@ pub mod review;
 
 /// The service account most checks request tokens for.
 pub const SA: &str = "robot";
-
-/// R22: a refused bearer token gets exactly kube-apiserver's 401 `Status`.
-pub fn expect_unauthorized(reply: &Reply) -> Result<(), CheckFailure> {
-    reply.expect_code("bearer use of a refused token", 401)?;
-    expect_eq("401 body", to_value(&status::unauthorized()), reply.body.clone())
-}
 
 /// The answer is exactly `expected` (code and `Status` body, compared as JSON).
 pub fn expect_status(what: &str, reply: &Reply, expected: &Status) -> Result<(), CheckFailure> {

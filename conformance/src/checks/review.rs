@@ -10,7 +10,8 @@ use tokenrequest_types::review::ServiceAccountUser;
 use tokenrequest_types::status;
 use tokenrequest_types::token::Token;
 
-use super::{SA, expect_status, expect_unauthorized};
+use super::{SA, expect_status};
+use crate::api::expect_unauthorized;
 use crate::ctx::Ctx;
 use crate::failure::{CheckFailure, ensure, expect_eq};
 

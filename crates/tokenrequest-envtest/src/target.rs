@@ -190,7 +190,7 @@ impl TargetSpec {
                     controlplane::Binaries::locate(self.controlplane_bin.as_deref(), &self.release.apiserver)?;
                 let mut config = ControlPlaneConfig::new(binaries);
                 config.policy = self.policy.clone();
-                Running::Apiserver(ControlPlane::start(&config)?)
+                Running::Apiserver(Box::new(ControlPlane::start(&config)?))
             }
             Cluster::Kind => Running::Kind(kind::create(&self.release, &self.policy, progress)?),
             Cluster::K3s => Running::K3s(Box::new(k3s::start(&self.release, &self.policy, progress)?)),
@@ -202,8 +202,8 @@ impl TargetSpec {
 pub enum Running {
     /// `kube-tokenrequest serve`.
     Embedded(embedded::Serve),
-    /// kube-apiserver + etcd.
-    Apiserver(ControlPlane),
+    /// kube-apiserver + etcd (boxed: it holds the PKI and TLS configuration, much larger than the rest).
+    Apiserver(Box<ControlPlane>),
     /// A kind cluster.
     Kind(kind::Cluster),
     /// A k3s container (boxed: it holds a runtime and a container handle, much larger than the rest).

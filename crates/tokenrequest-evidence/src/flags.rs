@@ -113,7 +113,7 @@ pub(crate) enum Check {
     Leak,
     /// Ctrl-C during `cargo xtask conformance` leaves no server and, after the next run, no namespace.
     Interrupt,
-    /// Regression tests of problems found here (see RELIABILITY-REQUESTS.md), by name.
+    /// Regression tests of problems found here (see docs/FINDINGS.md), by name.
     Regressions,
 }
 

@@ -6,7 +6,7 @@
 //!   the conformance suite against a `serve` traced at `RUST_LOG=trace` and scans its logs and reports.
 //! - `interrupt`: SIGINT (to the process group, as Ctrl-C does) during `cargo xtask conformance` must leave no
 //!   server process, and after the next run's sweep no namespace of the interrupted run.
-//! - `regressions`: tests of known, not yet fixed problems (ignored, named in RELIABILITY-REQUESTS.md).
+//! - `regressions`: tests of known, not yet fixed problems (ignored, each with its reason).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -2,11 +2,9 @@
 //! `cargo test --workspace --no-run` and taken from cargo's own report, so nothing guesses `target/debug/...`
 //! (CARGO_TARGET_DIR, profiles and hashes vary).
 //!
-//! Every build goes through the workspace: cargo unifies features over the packages it is asked for, so
-//! `cargo build -p kube-tokenrequest` would compile a second copy of most dependencies beside the one the README's
-//! `cargo test --workspace` built (a CI run ran out of disk that way). Asked the same way, a build after the
-//! README's test command is a no-op. Cargo's status lines go to stderr as cargo prints them; if the build fails,
-//! the tail of its diagnostics is quoted in the error.
+//! The build is the README's `cargo test --workspace`, without running anything: after that command it is a no-op,
+//! and it yields the test harnesses (the suite timed by `bench`) as well as the programs. Cargo's status lines go
+//! to stderr as cargo prints them; if the build fails, the tail of its diagnostics is quoted in the error.
 
 #![allow(
     clippy::print_stderr,

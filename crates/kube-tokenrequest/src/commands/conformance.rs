@@ -269,7 +269,7 @@ async fn check(
             .context("reading the target's kubeconfig")?,
     );
     summary.kubernetes_version = target.kubernetes_version().await;
-    match target.probed().await {
+    match tokenrequest_conformance::probe::probed(&target).await {
         Ok(probed) => summary.probed_policy = Some(probed.policy.to_string()),
         // Every check reports the same failure; the report says it once per check.
         Err(err) => progress::warn_line(&format!("probing the target's policy failed: {err}")),

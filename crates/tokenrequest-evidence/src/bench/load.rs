@@ -317,8 +317,8 @@ mod tests {
 
     #[test]
     fn the_token_is_found_in_a_token_request_answer() {
-        let body = br#"{"kind":"TokenRequest","status":{"token":"eyJa.eyJb.c-_","expirationTimestamp":"x"}}"#;
-        assert_eq!(token_of(body).as_deref(), Some("eyJa.eyJb.c-_"));
+        let body = br#"{"kind":"TokenRequest","status":{"token":"eyJa.eyJb.c-_","expirationTimestamp":"x"}}"#; // tidy:allow-jwt
+        assert_eq!(token_of(body).as_deref(), Some("eyJa.eyJb.c-_")); // tidy:allow-jwt: a toy token shape
         assert_eq!(token_of(b"{}"), None);
     }
 }
