@@ -12,12 +12,12 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestStatus};
 use k8s_openapi::api::core::v1::{Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+use tokenrequest_types::admission;
 use tokenrequest_types::binding::{self, BoundKind, BoundObject};
 use tokenrequest_types::claims::{Claims, ClaimsInput, ObjectRef};
 use tokenrequest_types::expiration::{EXTENDED_LIFETIME_SECONDS, ExpirationPolicy, MIN_EXPIRATION_SECONDS};
 use tokenrequest_types::status;
 use tokenrequest_types::validation;
-use tokenrequest_types::{AUTHENTICATION_GROUP, admission};
 use tokenrequest_types::{defaults, encoding};
 
 use crate::decode::{self, Expected};
@@ -138,16 +138,7 @@ fn issue(
         .get::<ServiceAccount>(namespace, name)
         .ok_or_else(|| ApiError::from(status::not_found("", "serviceaccounts", name)))?;
     let sa_uid = sa.metadata.uid.clone().unwrap_or_default();
-    if let Some(uid) = request
-        .metadata
-        .uid
-        .as_deref()
-        .filter(|u| !u.is_empty() && *u != sa_uid)
-    {
-        let message =
-            format!("the UID in the token request ({uid}) does not match the UID of the service account ({sa_uid})");
-        return Err(status::conflict(AUTHENTICATION_GROUP, "TokenRequest", name, &message).into());
-    }
+    validation::check_service_account_uid(request, name, &sa_uid)?;
     let policy = state.policy();
     let mut spec = request.spec.take().unwrap_or_default();
     let requested_audiences = spec.audiences.take().unwrap_or_default();
