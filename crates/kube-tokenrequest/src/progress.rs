@@ -41,51 +41,43 @@ pub(crate) struct Step {
 impl Step {
     /// A step with a spinner and a message.
     pub(crate) fn start(name: &'static str, message: &str) -> Self {
-        let bar = (!plain()).then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {msg} [{elapsed}]")
-                    .expect("a valid template"),
-            );
-            bar.set_prefix(name);
-            bar.set_message(message.to_owned());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        if bar.is_none() {
-            eprintln!("==> {name}: {message}");
-        }
-        Self {
-            name,
-            started: Instant::now(),
-            bar,
-            total: None,
-            last_plain_tick: Instant::now(),
-            finished: false,
-        }
+        Self::new(name, None, message)
     }
 
     /// A step that counts `total` items (checks), shown as `N/M`.
     pub(crate) fn counter(name: &'static str, total: u64, message: &str) -> Self {
+        Self::new(name, Some(total), message)
+    }
+
+    fn new(name: &'static str, total: Option<u64>, message: &str) -> Self {
         let bar = (!plain()).then(|| {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {pos}/{len} {msg} [{elapsed}]")
-                    .expect("a valid template"),
-            );
+            let (bar, template) = match total {
+                Some(total) => (
+                    ProgressBar::new(total),
+                    "{spinner:.cyan} {prefix:.bold} {pos}/{len} {msg} [{elapsed}]",
+                ),
+                None => (
+                    ProgressBar::new_spinner(),
+                    "{spinner:.cyan} {prefix:.bold} {msg} [{elapsed}]",
+                ),
+            };
+            bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
             bar.set_prefix(name);
             bar.set_message(message.to_owned());
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
         if bar.is_none() {
-            eprintln!("==> {name}: 0/{total} {message}");
+            match total {
+                Some(total) => eprintln!("==> {name}: 0/{total} {message}"),
+                None => eprintln!("==> {name}: {message}"),
+            }
         }
         Self {
             name,
             started: Instant::now(),
             bar,
-            total: Some(total),
+            total,
             last_plain_tick: Instant::now(),
             finished: false,
         }
