@@ -92,17 +92,20 @@ fn no_file_contains_a_jwt() {
 #[test]
 fn nothing_cites_documents_outside_the_repository() {
     let root = crate::project_root();
+    // Built at run time, so this file does not match its own patterns.
+    let outside = [
+        ["..", "/shared"].concat(),
+        ["shared/", "SPEC.md"].concat(),
+        ["-REQUESTS", ".md"].concat(),
+    ];
     let mut found = Vec::new();
     for path in repository_files(&root) {
         let relative = path.strip_prefix(&root).unwrap_or(&path);
-        if relative.ends_with("tidy.rs") {
-            continue;
-        }
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
         for (idx, line) in text.lines().enumerate() {
-            if line.contains("../shared") || line.contains("shared/SPEC.md") || line.contains("-REQUESTS.md") {
+            if outside.iter().any(|pattern| line.contains(pattern.as_str())) {
                 found.push(format!("{}:{}", relative.display(), idx + 1));
             }
         }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use testcontainers::core::ExecCommand;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ImageExt};
@@ -15,6 +15,7 @@ use testcontainers_modules::k3s::{K3s, KUBE_SECURE_PORT};
 use tokenrequest_types::policy::TokenPolicy;
 
 use crate::engine;
+use crate::supervisor::poll_until;
 use crate::target::Release;
 
 /// Pulling the image and starting k3s; a cold pull on a CI runner takes a minute or two.
@@ -139,8 +140,7 @@ fn rewrite_server(kubeconfig: &str, port: u16) -> Result<String> {
 
 fn wait_ready(cluster: &Cluster, progress: &mut dyn FnMut(&str)) -> Result<()> {
     progress("waiting for the default service account");
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
+    let found = poll_until(Instant::now() + READY_TIMEOUT, Duration::from_secs(1), || {
         let exec = ExecCommand::new([
             "kubectl",
             "-n",
@@ -157,20 +157,12 @@ fn wait_ready(cluster: &Cluster, progress: &mut dyn FnMut(&str)) -> Result<()> {
             let _ = res.stdout_to_vec().await?;
             Ok::<_, testcontainers::TestcontainersError>(res.exit_code().await? == Some(0))
         });
-        let found = found.context("kubectl in the k3s container")?;
-        if found {
-            return Ok(());
-        }
-        if crate::interrupt::requested() {
-            return Err(Error::Interrupted);
-        }
-        if Instant::now() > deadline {
-            return Err(format_err!(
-                "k3s: the default service account did not appear within {READY_TIMEOUT:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_secs(1));
+        found.context("kubectl in the k3s container")
+    })?;
+    if !found {
+        fail!("k3s: the default service account did not appear within {READY_TIMEOUT:?}");
     }
+    Ok(())
 }
 
 #[cfg(test)]

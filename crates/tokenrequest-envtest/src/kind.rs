@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokenrequest_types::policy::TokenPolicy;
 
 use crate::engine;
+use crate::supervisor::poll_until;
 use crate::target::Release;
 
 /// From `kind create` returning to the `default` service account existing (the controller
@@ -197,8 +198,7 @@ fn run_kind_create(cluster: &Cluster, config_path: &Path, progress: &mut dyn FnM
 fn wait_ready(cluster: &Cluster, progress: &mut dyn FnMut(&str)) -> Result<()> {
     progress("waiting for the default service account");
     let node = format!("{}-control-plane", cluster.name);
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
+    let found = poll_until(Instant::now() + READY_TIMEOUT, Duration::from_secs(1), || {
         let status = Command::new("docker")
             .args(["exec", &node, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"])
             .args(["-n", "default", "get", "serviceaccount", "default", "-o", "name"])
@@ -207,19 +207,12 @@ fn wait_ready(cluster: &Cluster, progress: &mut dyn FnMut(&str)) -> Result<()> {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()?;
-        if status.success() {
-            return Ok(());
-        }
-        if crate::interrupt::requested() {
-            return Err(Error::Interrupted);
-        }
-        if Instant::now() > deadline {
-            return Err(format_err!(
-                "kind: the default service account did not appear within {READY_TIMEOUT:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_secs(1));
+        Ok(status.success())
+    })?;
+    if !found {
+        fail!("kind: the default service account did not appear within {READY_TIMEOUT:?}");
     }
+    Ok(())
 }
 
 fn delete(dir: &Path, name: &str, kubeconfig: &Path) -> Result<()> {

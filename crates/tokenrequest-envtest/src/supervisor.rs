@@ -75,33 +75,31 @@ impl Supervised {
     /// `deadline` passes, or Ctrl-C arrives ([`crate::interrupt`]).
     pub fn wait_until(&mut self, deadline: Instant, what: &str, mut ready: impl FnMut() -> Result<bool>) -> Result<()> {
         let mut last_err = None;
-        loop {
+        let became_ready = poll_until(deadline, POLL, || {
             match ready() {
-                Ok(true) => return Ok(()),
+                Ok(true) => return Ok(true),
                 Ok(false) => {}
                 Err(e) => last_err = Some(e),
             }
-            if let Some(status) = self.try_wait()? {
-                return Err(Error::Failed(format!(
+            match self.try_wait()? {
+                Some(status) => Err(Error::Failed(format!(
                     "{what}: {} exited ({status}); last lines of {}:\n{}",
                     self.name,
                     self.log.display(),
                     self.log_tail(30)
-                )));
+                ))),
+                None => Ok(false),
             }
-            if crate::interrupt::requested() {
-                return Err(Error::Interrupted);
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Failed(format!(
-                    "{what}: not ready before the start timeout (last error: {}); last lines of {}:\n{}",
-                    last_err.map_or_else(|| "none".to_owned(), |e| e.to_string()),
-                    self.log.display(),
-                    self.log_tail(30)
-                )));
-            }
-            std::thread::sleep(POLL);
+        })?;
+        if became_ready {
+            return Ok(());
         }
+        Err(Error::Failed(format!(
+            "{what}: not ready before the start timeout (last error: {}); last lines of {}:\n{}",
+            last_err.map_or_else(|| "none".to_owned(), |e| e.to_string()),
+            self.log.display(),
+            self.log_tail(30)
+        )))
     }
 
     /// The last `n` lines of the log, tokens redacted (a log quoted in an error may end up in CI output).
@@ -136,6 +134,24 @@ impl Supervised {
         child.kill()?;
         child.wait()?;
         Ok(Stopped::Killed)
+    }
+}
+
+/// Calls `ready` every `every` until it says yes (`Ok(true)`) or `deadline` passes (`Ok(false)`); an error of
+/// `ready` ends the wait, and so does Ctrl-C ([`crate::interrupt`], `Err(Error::Interrupted)`). The one wait loop
+/// of the crate: processes, kind's and k3s' readiness.
+pub(crate) fn poll_until(deadline: Instant, every: Duration, mut ready: impl FnMut() -> Result<bool>) -> Result<bool> {
+    loop {
+        if ready()? {
+            return Ok(true);
+        }
+        if crate::interrupt::requested() {
+            return Err(Error::Interrupted);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(every);
     }
 }
 

@@ -149,13 +149,7 @@ pub(crate) fn closed_loop(
             })
             .collect();
         barrier.wait();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a load thread panicked")))
-            })
-            .collect()
+        join_load_threads(handles)
     });
     let tally = merge(tallies, work.name)?;
     Ok(Peak {
@@ -220,13 +214,7 @@ pub(crate) fn open_loop(
             })
             .collect();
         barrier.wait();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a load thread panicked")))
-            })
-            .collect()
+        join_load_threads(handles)
     });
     let mut all = Vec::new();
     let mut tallies = Vec::new();
@@ -301,6 +289,17 @@ fn describe(r: &Response<Vec<u8>>) -> String {
             String::from_utf8_lossy(&r.body[..r.body.len().min(200)])
         )
     }
+}
+
+/// Waits for every load thread; a panicked one counts as an error.
+fn join_load_threads<T>(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T>>>) -> Vec<Result<T>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a load thread panicked")))
+        })
+        .collect()
 }
 
 #[cfg(test)]
