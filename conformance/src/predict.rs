@@ -1,14 +1,16 @@
-//! The answer `tokenrequest-types` predicts for a TokenRequest under a policy, composed in kube-apiserver's order
-//! of evaluation (SPEC.md: defaults → spec validation (422) → bound kind (400) → name → lookup (404) → pod's
-//! service account (400) → uid (409) → clamp and extension). Every rule is a call into `tokenrequest-types`;
-//! this module only knows the order and which objects exist.
+//! The answer `tokenrequest-types` predicts for a TokenRequest under a policy: the server's own evaluation
+//! (`tokenrequest_types::evaluation::evaluate`, in kube-apiserver's order), given the objects the properties test
+//! created. This module only knows which objects exist.
 
-use tokenrequest_types::TokenRequestSpec;
-use tokenrequest_types::binding::{self, BoundKind};
-use tokenrequest_types::expiration::{DEFAULT_EXPIRATION_SECONDS, Lifetime};
+use tokenrequest_types::binding::BoundKind;
+use tokenrequest_types::evaluation::{self, BoundTarget, Deviations, NamespaceState, Objects};
+use tokenrequest_types::expiration::Lifetime;
 use tokenrequest_types::policy::TokenPolicy;
-use tokenrequest_types::status::{self, StatusError};
-use tokenrequest_types::validation;
+use tokenrequest_types::status::StatusError;
+use tokenrequest_types::{TokenRequest, TokenRequestSpec};
+
+/// The namespace the predicted request is sent to (any: the prediction assumes it is active).
+const NAMESPACE: &str = "default";
 
 /// An object that exists on the target, as a bound reference may name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,44 +54,52 @@ pub fn token_request(
     }
 }
 
+/// The target's objects as the properties test knows them: its namespace is active, the service account exists
+/// (with no uid to compare, as the requests carry none), and exactly `existing` may be bound.
+struct Known<'a>(&'a [Existing]);
+
+impl Objects for Known<'_> {
+    fn namespace(&self, _namespace: &str) -> NamespaceState {
+        NamespaceState::Active
+    }
+
+    fn service_account_uid(&self, _namespace: &str, _name: &str) -> Option<String> {
+        Some(String::new())
+    }
+
+    fn bound_target(&self, _namespace: &str, kind: BoundKind, name: &str) -> Option<BoundTarget> {
+        self.0
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
+            .map(|o| BoundTarget {
+                uid: o.uid.clone(),
+                pod_service_account: o.pod_service_account.clone(),
+                pod_node_name: None,
+            })
+    }
+}
+
 fn issue(
     policy: &TokenPolicy,
     service_account: &str,
     spec: &TokenRequestSpec,
     existing: &[Existing],
 ) -> Result<Prediction, StatusError> {
-    let mut spec = spec.clone();
-    tokenrequest_types::defaults::default_expiration(&mut spec);
-    let requested = spec.expiration_seconds.unwrap_or(DEFAULT_EXPIRATION_SECONDS);
-    let audiences = policy
-        .audiences
-        .effective(spec.audiences.as_deref().unwrap_or_default());
-    validation::validate_spec(requested)?;
-    let bound = match &spec.bound_object_ref {
-        None => None,
-        Some(reference) => {
-            let kind = BoundKind::from_reference(reference)?;
-            let name = binding::require_name(reference)?;
-            let object = existing
-                .iter()
-                .find(|o| o.kind == kind && o.name == name)
-                .ok_or_else(|| StatusError::from(status::not_found("", kind.resource(), name)))?;
-            if kind == BoundKind::Pod {
-                binding::check_pod_service_account(
-                    service_account,
-                    object.pod_service_account.as_deref().unwrap_or_default(),
-                )?;
-            }
-            binding::check_uid(kind, name, reference.uid.as_deref(), &object.uid)?;
-            Some(kind)
-        }
+    let request = TokenRequest {
+        spec: Some(spec.clone()),
+        ..TokenRequest::default()
     };
-    let lifetime = policy
-        .expiration
-        .lifetime(requested, bound, policy.audiences.all_api(&audiences));
+    let evaluated = evaluation::evaluate(
+        policy,
+        NAMESPACE,
+        service_account,
+        &request,
+        &Known(existing),
+        Deviations::default(),
+    )?;
     Ok(Prediction::Issued {
-        audiences,
-        lifetime,
-        bound,
+        audiences: evaluated.audiences,
+        lifetime: evaluated.lifetime,
+        bound: evaluated.bound.map(|b| b.kind),
     })
 }

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use tokenrequest_types::evaluation::Deviations;
+
 /// One deliberately broken rule. The doc of each variant says what it breaks and which SPEC rules catch it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fault {
@@ -72,6 +74,30 @@ impl Fault {
             Fault::WrongStatusCode => "wrong-status-code",
             Fault::ReviewIgnoresAudience => "review-ignores-audience",
         }
+    }
+}
+
+impl Fault {
+    /// The rule this fault bends in the evaluation of a TokenRequest ([`Deviations`], the one seam); faults that
+    /// act elsewhere (signing, the status code, TokenReview) deviate from nothing there.
+    pub fn deviations(self) -> Deviations {
+        let mut deviations = Deviations::default();
+        match self {
+            Fault::NoClamp => deviations.no_clamp = true,
+            Fault::NoExtension => deviations.no_extension = true,
+            Fault::AlwaysExtend => deviations.always_extend = true,
+            Fault::WrongDefaultAudiences => deviations.wrong_default_audiences = true,
+            Fault::AcceptShortExpiration => deviations.accept_short_expiration = true,
+            Fault::IgnoreBoundUid => deviations.ignore_bound_uid = true,
+            Fault::NoNodeClaim => deviations.no_node_claim = true,
+            Fault::NoInvalidation
+            | Fault::BadSignature
+            | Fault::WrongIssuer
+            | Fault::ReuseJti
+            | Fault::WrongStatusCode
+            | Fault::ReviewIgnoresAudience => {}
+        }
+        deviations
     }
 }
 

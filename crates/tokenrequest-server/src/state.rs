@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokenrequest_types::audience::AudiencePolicy;
+use tokenrequest_types::evaluation::Deviations;
 use tokenrequest_types::expiration::ExpirationPolicy;
 use tokenrequest_types::policy::TokenPolicy;
 use tokenrequest_types::token::Token;
@@ -99,6 +100,11 @@ impl AppState {
 
     pub(crate) fn signer(&self) -> &Signer {
         &self.0.signer
+    }
+
+    /// The rules the injected fault bends in the evaluation of a TokenRequest.
+    pub(crate) fn deviations(&self) -> Deviations {
+        self.0.fault.map(Fault::deviations).unwrap_or_default()
     }
 
     /// Whether `fault` was injected.

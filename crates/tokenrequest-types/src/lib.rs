@@ -16,6 +16,7 @@ pub mod binding;
 pub mod claims;
 pub mod defaults;
 pub mod encoding;
+pub mod evaluation;
 pub mod expiration;
 pub mod field;
 pub mod keyid;

@@ -1,7 +1,7 @@
 //! `POST /api/v1/namespaces/{namespace}/serviceaccounts/{name}/token`: the TokenRequest subresource, in
 //! kube-apiserver's order of evaluation (SPEC.md; create.go for the generic part, then
-//! pkg/registry/core/serviceaccount/storage/token.go `TokenREST.Create`). Every rule is computed by
-//! `tokenrequest-types`; this handler only looks objects up, signs, and answers.
+//! pkg/registry/core/serviceaccount/storage/token.go `TokenREST.Create`). The rules and their order are
+//! `tokenrequest_types::evaluation::evaluate`; this handler only gives it the store, signs, and answers.
 
 use axum::Json;
 use axum::body::Body;
@@ -12,12 +12,10 @@ use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestStatus};
 use k8s_openapi::api::core::v1::{Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use tokenrequest_types::admission;
-use tokenrequest_types::binding::{self, BoundKind, BoundObject};
+use tokenrequest_types::binding::BoundKind;
 use tokenrequest_types::claims::{Claims, ClaimsInput, ObjectRef};
-use tokenrequest_types::expiration::{EXTENDED_LIFETIME_SECONDS, ExpirationPolicy, MIN_EXPIRATION_SECONDS};
+use tokenrequest_types::evaluation::{self, BoundTarget, Evaluated, NamespaceState, Objects};
 use tokenrequest_types::status;
-use tokenrequest_types::validation;
 use tokenrequest_types::{defaults, encoding};
 
 use crate::decode::{self, Expected};
@@ -80,21 +78,17 @@ fn respond(
     let mut as_set = request.clone();
     defaults::default_expiration(as_set.spec.get_or_insert_with(Default::default));
     let as_set = serde_json::to_value(&as_set).unwrap_or_default();
-    if request
-        .metadata
-        .namespace
-        .as_deref()
-        .is_some_and(|ns| !ns.is_empty() && ns != namespace)
-    {
-        return Err(status::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request",
-        )
-        .into());
-    }
-    let (response, clamp_warning) = {
-        let store = state.read();
-        issue(state, &store, namespace, name, &mut request)?
-    };
+    // Every rule, in kube-apiserver's order, under one read lock so that the objects looked at are consistent.
+    let evaluated = evaluation::evaluate(
+        state.policy(),
+        namespace,
+        name,
+        &request,
+        &*state.read(),
+        state.deviations(),
+    )?;
+    let clamp_warning = evaluated.lifetime.warning.clone();
+    let response = issue(state, namespace, name, request, evaluated)?;
     let code = if state.faulty(Fault::WrongStatusCode) {
         StatusCode::OK
     } else {
@@ -118,114 +112,23 @@ fn respond(
     Ok(((code, Json(body)).into_response(), clamp_warning))
 }
 
-/// Everything after decoding, under one read lock so that the objects looked at are consistent.
+/// Signs the token of an evaluated request and fills in the response.
 fn issue(
     state: &AppState,
-    store: &Store,
     namespace: &str,
     name: &str,
-    request: &mut TokenRequest,
-) -> Result<(TokenRequest, Option<String>), ApiError> {
-    // NamespaceLifecycle admission runs before the storage: 404, or 403 while the namespace is terminating.
-    if !store.namespace_exists(namespace) {
-        return Err(status::not_found("", "namespaces", namespace).into());
-    }
-    if store.namespace_terminating(namespace) {
-        return Err(admission::namespace_terminating("serviceaccounts", name, namespace).into());
-    }
-    validation::validate_name(request, name)?;
-    let sa = store
-        .get::<ServiceAccount>(namespace, name)
-        .ok_or_else(|| ApiError::from(status::not_found("", "serviceaccounts", name)))?;
-    let sa_uid = sa.metadata.uid.clone().unwrap_or_default();
-    validation::check_service_account_uid(request, name, &sa_uid)?;
-    let policy = state.policy();
+    mut request: TokenRequest,
+    evaluated: Evaluated,
+) -> Result<TokenRequest, ApiError> {
     let mut spec = request.spec.take().unwrap_or_default();
-    let requested_audiences = spec.audiences.take().unwrap_or_default();
-    let audiences = if state.faulty(Fault::WrongDefaultAudiences) && requested_audiences.is_empty() {
-        vec!["wrong-audience".to_owned()]
-    } else {
-        policy.audiences.effective(&requested_audiences)
-    };
-    spec.audiences = Some(audiences.clone());
+    spec.audiences = Some(evaluated.audiences.clone());
+    spec.expiration_seconds = Some(evaluated.lifetime.expiration_seconds);
     request.metadata.name = Some(name.to_owned());
     request.metadata.namespace = Some(namespace.to_owned());
     // The status clock is read once, before the claims: expirationTimestamp <= exp, creationTimestamp <= iat (R10).
     let now = Timestamp::now().as_second();
     request.metadata.creation_timestamp = Some(time(now));
-    request.metadata.uid = Some(sa_uid.clone());
-    request.status = None;
-    defaults::default_expiration(&mut spec);
-    let requested = spec.expiration_seconds.unwrap_or_default();
-    let skip_minimum = state.faulty(Fault::AcceptShortExpiration) && (1..MIN_EXPIRATION_SECONDS).contains(&requested);
-    if !skip_minimum {
-        validation::validate_spec(requested)?;
-    }
-
-    let mut pod_node = None;
-    let bound = match &spec.bound_object_ref {
-        None => None,
-        Some(reference) => {
-            let kind = BoundKind::from_reference(reference)?;
-            let object_name = binding::require_name(reference)?;
-            let not_found = || ApiError::from(status::not_found("", kind.resource(), object_name));
-            let uid = match kind {
-                BoundKind::Pod => {
-                    let pod = store.get::<Pod>(namespace, object_name).ok_or_else(not_found)?;
-                    let spec = pod.spec.clone().unwrap_or_default();
-                    binding::check_pod_service_account(name, spec.service_account_name.as_deref().unwrap_or(""))?;
-                    // R17: the pod's node, with its uid only when the Node exists.
-                    if let Some(node_name) = spec.node_name.filter(|n| !n.is_empty())
-                        && !state.faulty(Fault::NoNodeClaim)
-                    {
-                        let node_uid = store
-                            .get::<Node>("", &node_name)
-                            .and_then(|n| n.metadata.uid.clone())
-                            .unwrap_or_default();
-                        pod_node = Some(ObjectRef::new(node_name, node_uid));
-                    }
-                    pod.metadata.uid.clone()
-                }
-                BoundKind::Secret => store
-                    .get::<Secret>(namespace, object_name)
-                    .ok_or_else(not_found)?
-                    .metadata
-                    .uid
-                    .clone(),
-                BoundKind::Node => store
-                    .get::<Node>("", object_name)
-                    .ok_or_else(not_found)?
-                    .metadata
-                    .uid
-                    .clone(),
-            }
-            .unwrap_or_default();
-            if !state.faulty(Fault::IgnoreBoundUid) {
-                binding::check_uid(kind, object_name, reference.uid.as_deref(), &uid)?;
-            }
-            Some(BoundObject {
-                kind,
-                name: object_name.to_owned(),
-                uid,
-            })
-        }
-    };
-
-    let expiration = ExpirationPolicy {
-        max_seconds: if state.faulty(Fault::NoClamp) {
-            None
-        } else {
-            policy.expiration.max_seconds
-        },
-        extend: policy.expiration.extend && !state.faulty(Fault::NoExtension),
-    };
-    let all_api = policy.audiences.all_api(&audiences);
-    let mut lifetime = expiration.lifetime(requested, bound.as_ref().map(|b| b.kind), all_api);
-    if state.faulty(Fault::AlwaysExtend) {
-        lifetime.token_seconds = EXTENDED_LIFETIME_SECONDS;
-        lifetime.warn_after_seconds = Some(lifetime.expiration_seconds);
-    }
-    spec.expiration_seconds = Some(lifetime.expiration_seconds);
+    request.metadata.uid = Some(evaluated.service_account_uid.clone());
     let jti = if state.faulty(Fault::ReuseJti) {
         REUSED_JTI.to_owned()
     } else {
@@ -236,14 +139,15 @@ fn issue(
     } else {
         state.issuer()
     };
+    let expiration_seconds = evaluated.lifetime.expiration_seconds;
     let claims = Claims::for_request(ClaimsInput {
         issuer,
         namespace,
-        service_account: ObjectRef::new(name, sa_uid),
-        audiences,
-        bound,
-        pod_node,
-        lifetime: &lifetime,
+        service_account: ObjectRef::new(name, evaluated.service_account_uid),
+        audiences: evaluated.audiences,
+        bound: evaluated.bound,
+        pod_node: evaluated.pod_node,
+        lifetime: &evaluated.lifetime,
         now,
         jti: jti.clone(),
     });
@@ -257,13 +161,46 @@ fn issue(
         token.expose().to_owned()
     };
     // The jti identifies the credential in logs (as kube-apiserver's audit annotation does); never the token.
-    tracing::info!(%jti, namespace, service_account = name, expiration_seconds = lifetime.expiration_seconds, "issued token");
+    tracing::info!(%jti, namespace, service_account = name, expiration_seconds, "issued token");
     request.spec = Some(spec);
     request.status = Some(TokenRequestStatus {
         token: Some(token),
-        expiration_timestamp: Some(time(now + lifetime.expiration_seconds)),
+        expiration_timestamp: Some(time(now + expiration_seconds)),
     });
-    Ok((request.clone(), lifetime.warning))
+    Ok(request)
+}
+
+/// The store as the evaluation looks objects up.
+impl Objects for Store {
+    fn namespace(&self, namespace: &str) -> NamespaceState {
+        if !self.namespace_exists(namespace) {
+            NamespaceState::Missing
+        } else if self.namespace_terminating(namespace) {
+            NamespaceState::Terminating
+        } else {
+            NamespaceState::Active
+        }
+    }
+
+    fn service_account_uid(&self, namespace: &str, name: &str) -> Option<String> {
+        self.get::<ServiceAccount>(namespace, name)
+            .map(|sa| sa.metadata.uid.clone().unwrap_or_default())
+    }
+
+    fn bound_target(&self, namespace: &str, kind: BoundKind, name: &str) -> Option<BoundTarget> {
+        let (metadata, pod_spec) = match kind {
+            BoundKind::Pod => self
+                .get::<Pod>(namespace, name)
+                .map(|pod| (&pod.metadata, pod.spec.as_ref()))?,
+            BoundKind::Secret => (&self.get::<Secret>(namespace, name)?.metadata, None),
+            BoundKind::Node => (&self.get::<Node>("", name)?.metadata, None),
+        };
+        Some(BoundTarget {
+            uid: metadata.uid.clone().unwrap_or_default(),
+            pod_service_account: pod_spec.map(|s| s.service_account_name.clone().unwrap_or_default()),
+            pod_node_name: pod_spec.and_then(|s| s.node_name.clone()),
+        })
+    }
 }
 
 fn time(seconds: i64) -> Time {
