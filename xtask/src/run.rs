@@ -4,9 +4,9 @@
 //! xtask's.
 //!
 //! Cargo is asked for `-p PACKAGE` only: the workspace-hack crate (`cargo hakari`) gives every package the same
-//! dependency features, so this build reuses what `cargo test --workspace` compiled. Cargo is started without
-//! the `CARGO_PKG_*`/`CARGO_MANIFEST_*` variables `cargo run` set for xtask itself: ring's build script watches
-//! them (`rerun-if-env-changed`), so passing them on rebuilt ring and everything above it on every call.
+//! dependency features, so this build reuses what `cargo test --workspace` compiled. (The one build script that
+//! watches cargo's package variables, ring's, is only in test builds, which the evidence tool makes; it starts
+//! cargo without them.)
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -54,30 +54,9 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
 }
 
-/// A `cargo` command without the variables `cargo run` set for xtask itself.
-pub(crate) fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    for (name, _) in std::env::vars_os() {
-        let Some(name) = name.to_str() else { continue };
-        if [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_CRATE_NAME",
-            "CARGO_BIN_NAME",
-            "CARGO_PRIMARY_PACKAGE",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-        {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
-
 /// `cargo build -p PACKAGE --bin BIN`, its progress on stderr; returns the executable cargo reports.
 fn build(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
-    let mut child = cargo()
+    let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["build", "--locked", "-p", package, "--bin", bin])
         .args(["--message-format=json-render-diagnostics"])
         .current_dir(root)
@@ -104,22 +83,4 @@ fn build(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
         anyhow::bail!("`cargo build -p {package}` failed ({status})");
     }
     executable.with_context(|| format!("cargo built no `{bin}` executable in {package}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cargo_is_started_without_the_package_variables_of_xtask() {
-        let cmd = cargo();
-        let removed: Vec<String> = cmd
-            .get_envs()
-            .filter(|(_, value)| value.is_none())
-            .map(|(name, _)| name.to_string_lossy().into_owned())
-            .collect();
-        // Under `cargo test` these are set for this test binary, as `cargo run` sets them for xtask.
-        assert!(removed.iter().any(|n| n == "CARGO_PKG_NAME"), "{removed:?}");
-        assert!(removed.iter().any(|n| n == "CARGO_MANIFEST_DIR"), "{removed:?}");
-    }
 }

@@ -6,7 +6,6 @@ mod cli;
 mod commands;
 mod connection;
 mod output;
-mod progress;
 mod relative_time;
 mod serve;
 mod token_input;

@@ -14,6 +14,17 @@ pub enum Error {
     /// kind or k3s cannot run here: no container engine answers.
     #[error(transparent)]
     NoContainerEngine(#[from] NoContainerEngine),
+    /// The target is not compiled into this binary: it needs a cargo feature that was off at build time.
+    #[error(
+        "the {target} target is not built into this binary; rebuild with the `{feature}` feature \
+         (cargo install --locked --path crates/kube-tokenrequest --features {feature})"
+    )]
+    NotBuiltIn {
+        /// The target, e.g. `k3s`.
+        target: &'static str,
+        /// The cargo feature that builds it.
+        feature: &'static str,
+    },
     /// Ctrl-C or SIGTERM arrived while waiting; whatever was started has been stopped.
     #[error("interrupted")]
     Interrupted,
@@ -32,6 +43,18 @@ pub enum Error {
     /// An I/O error without more context.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Why the target cannot run here at all (no container engine, not built in), as a report's skip reason;
+    /// `None` for every other error, which is a failure.
+    pub fn unavailable(&self) -> Option<String> {
+        match self {
+            Error::NoContainerEngine(no_engine) => Some(format!("no container engine: {}", no_engine.reason)),
+            Error::NotBuiltIn { .. } => Some(self.to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// The crate's result type.

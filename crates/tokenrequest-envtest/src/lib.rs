@@ -18,7 +18,8 @@
 //!
 //! One job, one piece of code: [`supervisor`] is the only process supervisor, [`http`] the only raw HTTP client,
 //! [`pki`] makes key material around `tokenrequest_server::tls::LoopbackCertificates` (the only certificate
-//! maker), and kubeconfigs are written and read by `tokenrequest_types::kubeconfig`.
+//! maker), and kubeconfigs are written and read by `tokenrequest_types::kubeconfig`. [`progress`] draws the steps
+//! of a long run (a start, a build, a run of checks) on a terminal, for every binary of the workspace.
 //!
 //! Architecture invariant: no check of the suite and no report lives here; a target knows how to start, wait for
 //! and stop one kind of cluster, and nothing else.
@@ -47,6 +48,7 @@ pub mod interrupt;
 pub mod k3s;
 pub mod kind;
 pub mod pki;
+pub mod progress;
 pub mod supervisor;
 pub mod target;
 

@@ -14,13 +14,13 @@
 mod bench;
 mod differential;
 mod flags;
-mod progress;
 mod reliability;
 mod workspace_build;
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use tokenrequest_envtest::progress;
 
 fn main() -> ExitCode {
     let flags = flags::Evidence::parse();

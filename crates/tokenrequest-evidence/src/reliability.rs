@@ -18,8 +18,8 @@ use tokenrequest_envtest::http::{Endpoint, Request};
 use tokenrequest_envtest::supervisor::Supervised;
 
 use crate::flags::Check;
-use crate::progress;
 use crate::workspace_build;
+use tokenrequest_envtest::progress;
 
 /// `tokenrequest-evidence reliability CHECK`.
 pub(crate) fn run(check: &Check) -> anyhow::Result<()> {

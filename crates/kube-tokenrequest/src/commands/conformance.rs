@@ -20,7 +20,7 @@ use tokenrequest_envtest::{Error as EnvtestError, interrupt};
 use tokenrequest_types::policy::TokenPolicy;
 
 use crate::connection::ConnectionArgs;
-use crate::progress::{self, Step};
+use tokenrequest_envtest::progress::{self, Step};
 
 /// `conformance` flags. The global `--kubeconfig` names an existing cluster: nothing is started or deleted.
 #[derive(Debug, Args)]
@@ -163,10 +163,10 @@ pub async fn run(connection: &ConnectionArgs, args: ConformanceArgs) -> anyhow::
     if let Plan::Start(spec) = &plan
         && let Err(err) = spec.check_prerequisites()
     {
-        if let EnvtestError::NoContainerEngine(no_engine) = &err {
+        if let Some(reason) = err.unavailable() {
             // Recorded as skipped for the matrix, but the command still fails: nothing was checked.
             summary.verdict = Verdict::Skipped;
-            summary.reason = Some(format!("no container engine: {}", no_engine.reason));
+            summary.reason = Some(reason);
             summary.duration_secs = started.elapsed().as_secs_f64();
             report::write(&report_dir, &summary, &[], matrix_root)?;
         }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use tokenrequest_envtest::controlplane;
 
-use crate::progress;
+use tokenrequest_envtest::progress;
 
 /// `controlplane` subcommands.
 #[derive(Debug, Subcommand)]

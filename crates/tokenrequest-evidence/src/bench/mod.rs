@@ -25,8 +25,8 @@ use self::crypto::Op;
 use self::load::{Latency, Peak};
 use self::report::{Row, Verdict};
 use crate::flags::{BenchArgs, Part};
-use crate::progress::{self, Step};
 use crate::workspace_build;
+use tokenrequest_envtest::progress::{self, Step};
 
 /// `tokenrequest-evidence bench [FLAGS]`.
 pub(crate) fn run(flags: &BenchArgs) -> Result<ExitCode> {

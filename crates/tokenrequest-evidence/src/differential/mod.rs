@@ -24,8 +24,8 @@ use tokenrequest_envtest::target::{Release, policy_from_spec};
 use tokenrequest_types::policy::TokenPolicy;
 
 use crate::flags::DifferentialArgs;
-use crate::progress::{self, Step};
 use crate::workspace_build;
+use tokenrequest_envtest::progress::{self, Step};
 
 /// `tokenrequest-evidence differential [FLAGS]`.
 pub(crate) fn run(flags: &DifferentialArgs) -> anyhow::Result<ExitCode> {

@@ -1,14 +1,16 @@
-//! What the long-running commands (`conformance`, `controlplane build`) write to the terminal: steps with a
-//! spinner and elapsed time (or a counter, for checks) on a TTY, plain lines when not on a TTY or when `CI=true`,
-//! so that CI logs stay readable and terminals stay lively.
+//! What long-running commands (starting a target, building a control plane, running checks, a benchmark) write
+//! to the terminal: steps with a spinner and elapsed time (or a counter) on a TTY, plain lines when not on a TTY
+//! or when `CI=true`, so that CI logs stay readable and terminals stay lively. Both the `kube-tokenrequest` CLI
+//! and the repository's evidence tool use it; a [`Step`]'s [`Step::message`] is the natural `progress` callback
+//! of [`crate::target::TargetSpec::start`].
 //!
-//! Progress and diagnostics go to stderr; the verdict and report paths go to stdout, so
+//! Progress and diagnostics go to stderr; results (the verdict, tables, report paths) go to stdout, so
 //! `kube-tokenrequest conformance > verdict.txt` keeps only what a person asked for.
 
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
-    reason = "this module is the long-running commands' terminal"
+    reason = "this module is the terminal of long-running commands"
 )]
 
 use std::io::IsTerminal;
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Whether to print plain lines instead of drawing spinners.
-pub(crate) fn plain() -> bool {
+pub fn plain() -> bool {
     static PLAIN: OnceLock<bool> = OnceLock::new();
     *PLAIN.get_or_init(|| {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
@@ -27,7 +29,7 @@ pub(crate) fn plain() -> bool {
 }
 
 /// One step of a run (build, start, ready, checks, teardown), shown until it is finished.
-pub(crate) struct Step {
+pub struct Step {
     name: &'static str,
     started: Instant,
     bar: Option<ProgressBar>,
@@ -40,12 +42,12 @@ pub(crate) struct Step {
 
 impl Step {
     /// A step with a spinner and a message.
-    pub(crate) fn start(name: &'static str, message: &str) -> Self {
+    pub fn start(name: &'static str, message: &str) -> Self {
         Self::new(name, None, message)
     }
 
     /// A step that counts `total` items (checks), shown as `N/M`.
-    pub(crate) fn counter(name: &'static str, total: u64, message: &str) -> Self {
+    pub fn counter(name: &'static str, total: u64, message: &str) -> Self {
         Self::new(name, Some(total), message)
     }
 
@@ -84,14 +86,14 @@ impl Step {
     }
 
     /// Replaces the message (spinner mode only; plain logs keep the first).
-    pub(crate) fn message(&self, message: &str) {
+    pub fn message(&self, message: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(message.to_owned());
         }
     }
 
-    /// Sets the count of finished items, with a short note (the last check's name).
-    pub(crate) fn position(&mut self, done: u64, note: &str) {
+    /// Sets the count of finished items, with a short note (e.g. the last check's name).
+    pub fn position(&mut self, done: u64, note: &str) {
         match &self.bar {
             Some(bar) => {
                 bar.set_position(done);
@@ -101,14 +103,18 @@ impl Step {
                 if self.last_plain_tick.elapsed() >= Duration::from_secs(10) {
                     self.last_plain_tick = Instant::now();
                     let total = self.total.map_or_else(|| "?".to_owned(), |t| t.to_string());
-                    eprintln!("    {} {done}/{total} ({})", self.name, elapsed(self.started.elapsed()));
+                    let took = elapsed(self.started.elapsed());
+                    match note {
+                        "" => eprintln!("    {} {done}/{total} ({took})", self.name),
+                        _ => eprintln!("    {} {done}/{total} {note} ({took})", self.name),
+                    }
                 }
             }
         }
     }
 
     /// Prints a line above the spinner (or plainly).
-    pub(crate) fn note(&self, line: &str) {
+    pub fn note(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(format!("  {line}")),
             None => eprintln!("    {line}"),
@@ -116,12 +122,12 @@ impl Step {
     }
 
     /// Ends the step successfully.
-    pub(crate) fn done(mut self, message: &str) {
+    pub fn done(mut self, message: &str) {
         self.finish('✓', message);
     }
 
     /// Ends the step as failed.
-    pub(crate) fn fail(mut self, message: &str) {
+    pub fn fail(mut self, message: &str) {
         self.finish('✗', message);
     }
 
@@ -148,23 +154,28 @@ impl Drop for Step {
     }
 }
 
-/// A line of output for the person running the command (the verdict, report paths).
-pub(crate) fn line(text: &str) {
+/// A line of output for the person running the command (the verdict, tables, report paths).
+pub fn line(text: &str) {
     println!("{text}");
 }
 
 /// A progress note on stderr, outside any step.
-pub(crate) fn note_line(text: &str) {
+pub fn note_line(text: &str) {
     eprintln!("    {text}");
 }
 
 /// A warning on stderr.
-pub(crate) fn warn_line(text: &str) {
+pub fn warn_line(text: &str) {
     eprintln!("warning: {text}");
 }
 
+/// The one-line error a command prints before exiting non-zero.
+pub fn error_line(text: &str) {
+    eprintln!("error: {text}");
+}
+
 /// `12.3s` or `2m05s`.
-pub(crate) fn elapsed(d: Duration) -> String {
+pub fn elapsed(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 60.0 {
         format!("{secs:.1}s")
