@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokenrequest_server::{Fault, ServerConfig};
+use tokenrequest_server::{Controllers, Fault, ServerConfig};
 use tokenrequest_types::policy::{DEFAULT_ISSUER, SigningAlg};
 
 /// Flags of `serve`, named after the kube-apiserver flags they stand for.
@@ -45,10 +45,10 @@ pub struct ServeArgs {
     /// Serving private key (PEM).
     #[arg(long, value_name = "PATH", requires = "tls_cert_file")]
     pub tls_private_key_file: Option<PathBuf>,
-    /// How long a deleted namespace stays Terminating before it and its content go, as a cluster's namespace
-    /// controller removes them (e.g. 5s); `never` keeps it Terminating, as a bare kube-apiserver does.
-    #[arg(long, value_parser = parse_finalize_after, default_value = "5s", value_name = "DURATION|never")]
-    pub namespace_finalize_after: FinalizeAfter,
+    /// `all`: as a small cluster, a `default` service account in every namespace and namespaces that finish
+    /// deleting (after 5 s); `none`: a bare kube-apiserver, where neither happens.
+    #[arg(long, default_value_t = Controllers::All, value_name = "all|none")]
+    pub controllers: Controllers,
     /// Break one rule on purpose, to prove the conformance suite can fail (see `tokenrequest_server::Fault`).
     #[arg(long, hide = true, value_name = "NAME")]
     pub inject_fault: Option<Fault>,
@@ -59,17 +59,6 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     humantime::parse_duration(value).map_err(|e| e.to_string())
-}
-
-/// `--namespace-finalize-after`: a duration, or never.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FinalizeAfter(pub Option<Duration>);
-
-fn parse_finalize_after(value: &str) -> Result<FinalizeAfter, String> {
-    match value {
-        "never" => Ok(FinalizeAfter(None)),
-        other => parse_duration(other).map(|d| FinalizeAfter(Some(d))),
-    }
 }
 
 fn parse_alg(value: &str) -> Result<SigningAlg, String> {
@@ -94,7 +83,7 @@ impl ServeArgs {
         config.signing_alg = self.signing_alg;
         config.signing_key_pem = self.service_account_signing_key_file.as_deref().map(read).transpose()?;
         config.tls = tls;
-        config.namespace_finalize_after = self.namespace_finalize_after.0;
+        config.controllers = self.controllers;
         config.fault = self.inject_fault;
         Ok(config)
     }
@@ -189,10 +178,7 @@ mod tests {
         assert!(args.extend_token_expiration);
         assert!(args.max_token_expiration.is_zero());
         assert_eq!(args.signing_alg, SigningAlg::RS256);
-        assert_eq!(
-            args.namespace_finalize_after,
-            FinalizeAfter(Some(Duration::from_secs(5)))
-        );
+        assert_eq!(args.controllers, Controllers::All);
         assert!(args.inject_fault.is_none());
     }
 
@@ -207,13 +193,13 @@ mod tests {
             "--extend-token-expiration=false",
             "--signing-alg",
             "ES256",
-            "--namespace-finalize-after",
-            "never",
+            "--controllers",
+            "none",
             "--inject-fault",
             "no-clamp",
         ])
         .serve;
-        assert_eq!(args.namespace_finalize_after, FinalizeAfter(None));
+        assert_eq!(args.controllers, Controllers::None);
         assert_eq!(args.api_audiences, ["a", "b"]);
         assert_eq!(args.max_token_expiration, Duration::from_secs(86_400));
         assert!(!args.extend_token_expiration);

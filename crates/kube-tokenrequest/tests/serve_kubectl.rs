@@ -176,6 +176,15 @@ fn scenario(bin: &Path, kubeconfig: &Path, ns: &str, minor: Option<u32>) {
     let dir = tempfile::tempdir().unwrap();
     let node = format!("node-{ns}");
     ok(bin, kubeconfig, &["create", "namespace", ns]);
+    // The service-account controller of `serve --controllers all` gives the namespace its `default` account
+    // within moments, as kind's and k3s' controller managers do: `kubectl create token default` works.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !kubectl(bin, kubeconfig, &["-n", ns, "get", "serviceaccount", "default"]).ok {
+        assert!(Instant::now() < deadline, "no default service account in {ns}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let token = ok(bin, kubeconfig, &["-n", ns, "create", "token", "default"]);
+    assert_eq!(claims(&token)["sub"], format!("system:serviceaccount:{ns}:default"));
     ok(bin, kubeconfig, &["-n", ns, "create", "serviceaccount", "robot"]);
     ok(
         bin,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokenrequest_types::policy::{DEFAULT_ISSUER, SigningAlg};
 
+use crate::controllers::Controllers;
 use crate::fault::Fault;
 
 /// How to run the server; each field mirrors a kube-apiserver flag (named in the field's doc).
@@ -29,9 +30,11 @@ pub struct ServerConfig {
     pub tls: Option<(String, String)>,
     /// `--service-account-jwks-uri`; `None` means `https://{listen address}/openid/v1/jwks`.
     pub jwks_uri: Option<String>,
-    /// How long a deleted namespace stays Terminating before it and its content go, as a cluster's namespace
-    /// controller removes them; `None` keeps it Terminating, as a kube-apiserver without a controller manager does.
-    pub namespace_finalize_after: Option<Duration>,
+    /// Which of kube-controller-manager's controllers run beside the API (`default` service accounts, namespace
+    /// deletion); [`Controllers::None`] is a bare kube-apiserver.
+    pub controllers: Controllers,
+    /// With the controllers: how long a deleted namespace stays Terminating before it and its content go.
+    pub namespace_finalize_after: Duration,
     /// A deliberately broken rule, to prove that the conformance suite can fail (hidden `--inject-fault`).
     pub fault: Option<Fault>,
 }
@@ -52,7 +55,8 @@ impl ServerConfig {
             signing_key_pem: None,
             tls: None,
             jwks_uri: None,
-            namespace_finalize_after: Some(DEFAULT_NAMESPACE_FINALIZE_AFTER),
+            controllers: Controllers::All,
+            namespace_finalize_after: DEFAULT_NAMESPACE_FINALIZE_AFTER,
             fault: None,
         }
     }

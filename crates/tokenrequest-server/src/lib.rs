@@ -11,6 +11,7 @@
 mod authn;
 mod authz;
 mod config;
+mod controllers;
 mod decode;
 mod discovery;
 mod error;
@@ -29,6 +30,7 @@ mod store;
 pub mod tls;
 
 pub use crate::config::ServerConfig;
+pub use crate::controllers::{Controllers, SYSTEM_NAMESPACES, UnknownControllers};
 pub use crate::error::{ApiError, ServerError};
 pub use crate::fault::{Fault, UnknownFault};
 pub use crate::handlers::router;

@@ -8,6 +8,8 @@
 use http::HeaderMap;
 use serde_json::{Map, Value, json};
 
+use crate::store::{Object, now_time};
+
 /// Fields of `metadata` the field manager never records.
 const STRIPPED_METADATA: &[&str] = &[
     "name",
@@ -50,6 +52,22 @@ pub fn manager(query: Option<&str>, headers: &HeaderMap) -> String {
             .unwrap_or("");
         agent.split('/').next().unwrap_or("").chars().take(128).collect()
     })
+}
+
+/// Applies the API defaults decoding applies to a new `object` and records what its writer (`manager`) set,
+/// defaults included, as its only `managedFields` entry (fieldmanager on create; none when nothing but the name
+/// was set).
+pub fn record<K: Object>(object: &mut K, manager: &str) {
+    object.apply_api_defaults();
+    let set = serde_json::to_value(&*object).unwrap_or(Value::Null);
+    let time = serde_json::to_value(now_time()).unwrap_or(Value::Null);
+    let entry = entry(&set, manager, K::API_VERSION, None, &time);
+    let set_nothing = entry["fieldsV1"].as_object().is_none_or(Map::is_empty);
+    object.metadata_mut().managed_fields = if set_nothing {
+        None
+    } else {
+        serde_json::from_value(json!([entry])).ok()
+    };
 }
 
 /// One `managedFields` entry for `object` (its JSON), written at `time` (RFC 3339).

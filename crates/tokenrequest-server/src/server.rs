@@ -10,6 +10,7 @@ use tokenrequest_types::kubeconfig;
 use tokenrequest_types::token::Token;
 
 use crate::config::ServerConfig;
+use crate::controllers::{self, Controllers};
 use crate::error::ServerError;
 use crate::handlers::router;
 use crate::state::AppState;
@@ -28,7 +29,7 @@ pub struct RunningServer {
     state: AppState,
     handle: Handle,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    namespace_controller: Option<tokio::task::JoinHandle<()>>,
+    controllers: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Binds `config.listen` and starts serving in the background; returns as soon as the socket is bound, so the
@@ -51,9 +52,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config)).handle(handle.clone());
     let app = router(state.clone());
     let task = tokio::spawn(server.serve(app.into_make_service()));
-    let namespace_controller = config
-        .namespace_finalize_after
-        .map(|after| tokio::spawn(finalize_namespaces(state.clone(), after)));
+    let controllers = (config.controllers == Controllers::All)
+        .then(|| tokio::spawn(controllers::run(state.clone(), config.namespace_finalize_after)));
     tracing::info!(%addr, issuer = state.issuer(), policy = %state.policy(), kid = state.signer().kid(), "serving");
     Ok(RunningServer {
         addr,
@@ -61,22 +61,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         state,
         handle,
         task: Some(task),
-        namespace_controller,
+        controllers,
     })
-}
-
-/// The namespace controller's part that matters to tokens: a deleted namespace and everything in it (service
-/// accounts, pods, secrets, and so the tokens bound to them) go once it has been Terminating for `after`.
-async fn finalize_namespaces(state: AppState, after: Duration) {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let cutoff = k8s_openapi::jiff::Timestamp::now() - after;
-        for namespace in state.write().finalize_namespaces(cutoff) {
-            tracing::info!(namespace, "namespace finalized");
-        }
-    }
 }
 
 /// The address a local client dials: an unspecified listen address (0.0.0.0, ::) is reached on loopback.
@@ -121,7 +107,7 @@ impl RunningServer {
 
     /// Stops accepting connections, lets requests in flight finish (at most 5 s), and waits for the server task.
     pub async fn shutdown(mut self) {
-        if let Some(controller) = self.namespace_controller.take() {
+        if let Some(controller) = self.controllers.take() {
             controller.abort();
         }
         self.handle.graceful_shutdown(Some(GRACE));
@@ -137,7 +123,7 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        if let Some(controller) = self.namespace_controller.take() {
+        if let Some(controller) = self.controllers.take() {
             controller.abort();
         }
         if self.task.is_some() {

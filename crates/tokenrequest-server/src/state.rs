@@ -12,6 +12,7 @@ use tokenrequest_types::policy::TokenPolicy;
 use tokenrequest_types::token::Token;
 
 use crate::config::ServerConfig;
+use crate::controllers;
 use crate::error::ServerError;
 use crate::fault::Fault;
 use crate::signer::Signer;
@@ -67,13 +68,15 @@ impl AppState {
         let mut secret = [0u8; 32];
         aws_lc_rs::rand::fill(&mut secret)
             .map_err(|_| ServerError::Config("no randomness for the admin token".to_owned()))?;
+        let mut store = Store::default();
+        controllers::boot(&mut store);
         Ok(Self(Arc::new(Inner {
             issuer: config.issuer.clone(),
             policy,
             jwks_uri,
             fault: config.fault,
             signer,
-            store: RwLock::new(Store::default()),
+            store: RwLock::new(store),
             admin_token: Token::new(URL_SAFE_NO_PAD.encode(secret)),
         })))
     }

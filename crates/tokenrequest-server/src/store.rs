@@ -328,6 +328,29 @@ impl Store {
             .is_some_and(|ns| ns.metadata.deletion_timestamp.is_some())
     }
 
+    /// Whether the controllers have nothing to do: no namespace Terminating since `cutoff` or before, and a
+    /// `default` service account in every active namespace.
+    pub fn controllers_idle(&self, cutoff: Timestamp) -> bool {
+        let finalizable = self
+            .namespaces
+            .values()
+            .any(|ns| ns.metadata.deletion_timestamp.as_ref().is_some_and(|t| t.0 <= cutoff));
+        !finalizable
+            && self
+                .namespaces_without(crate::controllers::DEFAULT_SERVICE_ACCOUNT)
+                .is_empty()
+    }
+
+    /// The active namespaces that have no service account named `name`.
+    pub fn namespaces_without(&self, name: &str) -> Vec<String> {
+        self.namespaces
+            .values()
+            .filter(|ns| ns.metadata.deletion_timestamp.is_none())
+            .filter_map(|ns| ns.metadata.name.clone())
+            .filter(|ns| !self.service_accounts.contains_key(&(ns.clone(), name.to_owned())))
+            .collect()
+    }
+
     /// The namespace controller's work, done at once: every namespace Terminating since `cutoff` or before goes,
     /// with everything in it. Returns the names of those that went.
     pub fn finalize_namespaces(&mut self, cutoff: Timestamp) -> Vec<String> {

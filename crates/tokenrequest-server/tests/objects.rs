@@ -57,7 +57,7 @@ async fn create_get_list_delete() {
 async fn a_terminating_namespace_takes_nothing_new_until_the_controller_removes_it() {
     let mut config = ServerConfig::loopback();
     config.signing_alg = SigningAlg::ES256;
-    config.namespace_finalize_after = Some(Duration::from_secs(1));
+    config.namespace_finalize_after = Duration::from_secs(1);
     let server = tokenrequest_server::start(config).await.unwrap();
     let api = Api::for_state(server.state().clone());
     api.fixture().await;

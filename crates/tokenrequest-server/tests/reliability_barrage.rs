@@ -27,7 +27,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};
-use tokenrequest_server::{RunningServer, ServerConfig};
+use tokenrequest_server::{Controllers, RunningServer, ServerConfig};
 
 /// Panics anywhere in this process (the server's tasks run here too).
 static PANICS: AtomicU64 = AtomicU64::new(0);
@@ -163,6 +163,8 @@ async fn setup() -> Setup {
     let key_pem = throwaway_key_pem();
     let mut config = ServerConfig::loopback();
     config.signing_key_pem = Some(key_pem.clone());
+    // A bare kube-apiserver: no controller writes, so any change to the stored objects is the barrage's doing.
+    config.controllers = Controllers::None;
     let server = tokenrequest_server::start(config).await.expect("server");
     let admin = server.admin_token().expose().to_owned();
     let client = https_client(server.ca_pem(), false);

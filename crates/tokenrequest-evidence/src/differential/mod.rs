@@ -52,7 +52,7 @@ pub(crate) fn run(flags: &DifferentialArgs) -> anyhow::Result<ExitCode> {
     config.policy = policy.clone();
     let real = ControlPlane::start(&config)?;
     // The real side is a kube-apiserver without a controller manager: deleted namespaces stay Terminating there.
-    let embedded = Serve::start(&server_bin, &policy, &["--namespace-finalize-after", "never"])?;
+    let embedded = Serve::start(&server_bin, &policy, &["--controllers", "none"])?;
     step.done(&format!("policy {policy}"));
 
     let res = compare(flags, &policy, real.kubeconfig_path(), embedded.kubeconfig());

@@ -17,7 +17,7 @@ use crate::handlers::with_warnings;
 use crate::managed_fields;
 use crate::selector::Selector;
 use crate::state::AppState;
-use crate::store::{Object, now_time};
+use crate::store::Object;
 
 /// Runs `$body` with `$K` bound to the kind served at `$resource`, or answers 404 for a resource this server
 /// does not have (as kube-apiserver does for an unknown path).
@@ -243,29 +243,13 @@ fn create<K: Object>(
         options.field_validation,
     )?;
     let mut object = decoded.object;
-    record_managed_fields(&mut object, query, headers);
+    managed_fields::record(&mut object, &managed_fields::manager(query, headers));
     // Warnings go out with the answer, an error included (see handlers::token).
     let response = match store_new(state, namespace, object, options.dry_run) {
         Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
         Err(error) => error.into_response(),
     };
     Ok(with_warnings(response, &decoded.warnings))
-}
-
-/// Applies the API defaults decoding applies and records what the request set, defaults included, as the only
-/// `managedFields` entry (fieldmanager on create; nothing when the request set nothing but the name).
-fn record_managed_fields<K: Object>(object: &mut K, query: Option<&str>, headers: &HeaderMap) {
-    object.apply_api_defaults();
-    let set = serde_json::to_value(&*object).unwrap_or(Value::Null);
-    let time = serde_json::to_value(now_time()).unwrap_or(Value::Null);
-    let manager = managed_fields::manager(query, headers);
-    let entry = managed_fields::entry(&set, &manager, K::API_VERSION, None, &time);
-    let set_nothing = entry["fieldsV1"].as_object().is_none_or(serde_json::Map::is_empty);
-    object.metadata_mut().managed_fields = if set_nothing {
-        None
-    } else {
-        serde_json::from_value(json!([entry])).ok()
-    };
 }
 
 /// Admits, validates and stores a decoded object.

@@ -1,0 +1,124 @@
+//! What a cluster does to its objects beyond answering requests, so that clients see at start what they see on
+//! a cluster:
+//!
+//! - **always**, as kube-apiserver itself does at start: the system namespaces `default`, `kube-system`,
+//!   `kube-public` and `kube-node-lease` (pkg/controlplane/controller/systemnamespaces), written by the manager
+//!   `kube-apiserver`;
+//! - with [`Controllers::All`], the two controllers of kube-controller-manager that matter to tokens: the
+//!   service-account controller, which keeps a `default` ServiceAccount in every active namespace
+//!   (pkg/controller/serviceaccount/serviceaccounts_controller.go), and the namespace controller, which removes a
+//!   Terminating namespace and its content (pkg/controller/namespace), here after a fixed delay.
+//!
+//! [`Controllers::None`] is a bare kube-apiserver (the envtest-style target the differential compares with).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::managed_fields;
+use crate::state::AppState;
+use crate::store::Store;
+
+/// The namespaces kube-apiserver creates at start.
+pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-node-lease", "kube-public", "kube-system"];
+
+/// The ServiceAccount the service-account controller keeps in every namespace.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";
+
+/// How often the controllers look at the store (a real controller reacts to a watch within milliseconds; a
+/// client that creates a namespace and then a token for its `default` account waits at most this long).
+const RESYNC: Duration = Duration::from_millis(100);
+
+/// Which of kube-controller-manager's controllers run beside the API (`serve --controllers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Controllers {
+    /// As a small cluster: `default` service accounts, namespaces that finish deleting.
+    #[default]
+    All,
+    /// None: a bare kube-apiserver, where nothing creates service accounts and namespaces stay Terminating.
+    None,
+}
+
+impl Controllers {
+    /// The names `--controllers` takes.
+    pub const NAMES: [&str; 2] = ["all", "none"];
+}
+
+impl fmt::Display for Controllers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Controllers::All => "all",
+            Controllers::None => "none",
+        })
+    }
+}
+
+/// A `--controllers` value that is neither `all` nor `none`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown controllers {0:?}; expected all or none")]
+pub struct UnknownControllers(pub String);
+
+impl FromStr for Controllers {
+    type Err = UnknownControllers;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(Controllers::All),
+            "none" => Ok(Controllers::None),
+            _ => Err(UnknownControllers(s.to_owned())),
+        }
+    }
+}
+
+/// kube-apiserver's start: the system namespaces, as its systemnamespaces controller creates them.
+pub(crate) fn boot(store: &mut Store) {
+    for name in SYSTEM_NAMESPACES {
+        let mut namespace = Namespace {
+            metadata: named(name),
+            ..Namespace::default()
+        };
+        managed_fields::record(&mut namespace, "kube-apiserver");
+        if let Err(error) = store.create("", namespace, false) {
+            tracing::error!(namespace = name, %error, "creating a system namespace");
+        }
+    }
+}
+
+/// Runs the controllers until the server stops: every [`RESYNC`], the `default` service accounts that are
+/// missing are created and the namespaces Terminating for `finalize_after` are removed.
+pub(crate) async fn run(state: AppState, finalize_after: Duration) {
+    let mut tick = tokio::time::interval(RESYNC);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let cutoff = k8s_openapi::jiff::Timestamp::now() - finalize_after;
+        if state.read().controllers_idle(cutoff) {
+            continue;
+        }
+        let mut store = state.write();
+        for namespace in store.finalize_namespaces(cutoff) {
+            tracing::info!(namespace, "namespace finalized");
+        }
+        for namespace in store.namespaces_without(DEFAULT_SERVICE_ACCOUNT) {
+            let mut account = ServiceAccount {
+                metadata: named(DEFAULT_SERVICE_ACCOUNT),
+                ..ServiceAccount::default()
+            };
+            managed_fields::record(&mut account, "kube-controller-manager");
+            match store.create(&namespace, account, false) {
+                Ok(_) => tracing::info!(namespace, "created the default service account"),
+                Err(error) => tracing::warn!(namespace, %error, "creating the default service account"),
+            }
+        }
+    }
+}
+
+fn named(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        ..ObjectMeta::default()
+    }
+}
