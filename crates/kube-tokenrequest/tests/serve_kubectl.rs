@@ -224,6 +224,94 @@ fn scenario(bin: &Path, kubeconfig: &Path, ns: &str, minor: Option<u32>) {
     assert!(ok(bin, kubeconfig, &["-n", ns, "get", "pods", "-l", "app=web"]).contains("web"));
     assert!(ok(bin, kubeconfig, &["-n", ns, "get", "serviceaccounts"]).contains("robot"));
 
+    // In-place updates: label and annotate (merge patches), patch of each type, apply twice.
+    ok(bin, kubeconfig, &["-n", ns, "label", "pod", "web", "tier=front"]);
+    ok(
+        bin,
+        kubeconfig,
+        &["-n", ns, "annotate", "serviceaccount", "robot", "owner=team-a"],
+    );
+    ok(
+        bin,
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "patch",
+            "pod",
+            "web",
+            "-p",
+            r#"{"spec":{"containers":[{"name":"c","image":"busybox:2"}]}}"#,
+        ],
+    );
+    ok(
+        bin,
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "patch",
+            "secret",
+            "creds",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"add","path":"/data/extra","value":"eA=="}]"#,
+        ],
+    );
+    ok(
+        bin,
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "patch",
+            "serviceaccount",
+            "robot",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"automountServiceAccountToken":false}"#,
+        ],
+    );
+    assert_eq!(
+        ok(
+            bin,
+            kubeconfig,
+            &[
+                "-n",
+                ns,
+                "get",
+                "pod",
+                "web",
+                "-o",
+                "jsonpath={.metadata.labels.tier} {.spec.containers[0].image}"
+            ]
+        ),
+        "front busybox:2"
+    );
+    let applied = dir.path().join("applied.yaml");
+    for value in ["one", "two"] {
+        std::fs::write(
+            &applied,
+            format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: applied\n  namespace: {ns}\nstringData:\n  k: {value}\n"),
+        )
+        .unwrap();
+        let mut apply = vec!["apply", "-f", applied.to_str().unwrap()];
+        if minor.is_some_and(|m| m < 29) {
+            apply.push("--validate=false");
+        }
+        ok(bin, kubeconfig, &apply);
+    }
+    assert_eq!(
+        ok(
+            bin,
+            kubeconfig,
+            &["-n", ns, "get", "secret", "applied", "-o", "jsonpath={.data.k}"]
+        ),
+        "dHdv"
+    );
+
     // Audiences and duration.
     let token = ok(
         bin,

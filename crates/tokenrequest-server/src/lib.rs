@@ -20,6 +20,7 @@ mod handlers;
 mod managed_fields;
 mod object_defaults;
 mod oidc;
+mod patch;
 mod protobuf;
 mod request_info;
 mod selector;

@@ -70,6 +70,155 @@ pub fn record<K: Object>(object: &mut K, manager: &str) {
     };
 }
 
+/// The `managedFields` after an update by `manager` from `old` to `new` (both as JSON), as the field manager keeps
+/// them (staging/src/k8s.io/apimachinery/pkg/util/managedfields/internal/managedfieldsupdater.go): fields that
+/// are gone leave every entry; the fields this update changed or added move to the manager's `Update` entry (made
+/// if it has none); entries left owning nothing are dropped.
+pub fn after_update(old: &Value, new: &Value, manager: &str, api_version: &str) -> Value {
+    let time = serde_json::to_value(now_time()).unwrap_or(Value::Null);
+    let fields_of = |object: &Value| entry(object, manager, api_version, None, &time)["fieldsV1"].clone();
+    let remaining = fields_of(new);
+    let mut changed = fields_of(&changed(old, new));
+    disown_existing(&mut changed, &fields_of(old));
+    let mut entries = old["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+    for existing in &mut entries {
+        intersect(&mut existing["fieldsV1"], &remaining);
+        subtract(&mut existing["fieldsV1"], &changed);
+    }
+    entries.retain(|e| e["fieldsV1"].as_object().is_some_and(|f| !f.is_empty()));
+    if changed.as_object().is_some_and(|f| !f.is_empty()) {
+        let own = entries.iter_mut().find(|e| {
+            e["manager"] == manager
+                && e["operation"] == "Update"
+                && e["apiVersion"] == api_version
+                && e.get("subresource").is_none()
+        });
+        match own {
+            Some(own) => {
+                union(&mut own["fieldsV1"], &changed);
+                own["time"] = time;
+            }
+            None => {
+                let mut own = entry(&Value::Null, manager, api_version, None, &time);
+                own["fieldsV1"] = changed;
+                entries.push(own);
+            }
+        }
+    }
+    Value::Array(entries)
+}
+
+/// The parts of `new` that differ from `old`: changed or added fields, and the changed items of keyed lists
+/// (with their key, so that they can be named).
+fn changed(old: &Value, new: &Value) -> Value {
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
+        return new.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in new {
+        match old.get(key) {
+            Some(before) if before == value => {}
+            Some(before @ Value::Object(_)) if value.is_object() => {
+                out.insert(key.clone(), changed(before, value));
+            }
+            Some(Value::Array(before)) => {
+                let keyed = KEYED_LISTS.iter().find(|(list, _)| *list == key);
+                match (keyed, value) {
+                    (Some((_, item_key)), Value::Array(items)) => {
+                        let items = items
+                            .iter()
+                            .filter_map(|item| {
+                                let id = item.get(*item_key)?;
+                                match before.iter().find(|b| b.get(*item_key) == Some(id)) {
+                                    Some(previous) if previous == item => None,
+                                    Some(previous) => {
+                                        let mut delta = changed(previous, item);
+                                        delta[*item_key] = id.clone();
+                                        Some(delta)
+                                    }
+                                    None => Some(item.clone()),
+                                }
+                            })
+                            .collect();
+                        out.insert(key.clone(), Value::Array(items));
+                    }
+                    _ => {
+                        out.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            _ => {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Removes from a changed field set what only names where the change is: the `.` of maps and list items that
+/// existed before, and the key field of an existing keyed item.
+fn disown_existing(changed: &mut Value, before: &Value) {
+    let Value::Object(changed) = changed else { return };
+    if before.is_object() {
+        changed.remove(".");
+    }
+    for (key, child) in changed.iter_mut() {
+        if let Some(previous) = before.get(key) {
+            if let Some(item_key) = key
+                .strip_prefix("k:")
+                .and_then(|k| serde_json::from_str::<Map<String, Value>>(k).ok())
+                .and_then(|k| k.keys().next().cloned())
+                && let Some(item) = child.as_object_mut()
+            {
+                item.remove(&format!("f:{item_key}"));
+            }
+            disown_existing(child, previous);
+        }
+    }
+}
+
+/// Keeps in `set` only what is also in `other`.
+fn intersect(set: &mut Value, other: &Value) {
+    let Value::Object(set) = set else { return };
+    set.retain(|key, _| other.get(key).is_some());
+    for (key, child) in set.iter_mut() {
+        intersect(child, &other[key]);
+    }
+}
+
+/// Removes from `set` every leaf of `removed` (a field set: `{}` is a leaf).
+fn subtract(set: &mut Value, removed: &Value) {
+    let (Value::Object(set), Value::Object(removed)) = (set, removed) else {
+        return;
+    };
+    for (key, child) in removed {
+        if child.as_object().is_some_and(Map::is_empty) {
+            set.remove(key);
+        } else if let Some(own) = set.get_mut(key) {
+            subtract(own, child);
+            if own.as_object().is_some_and(Map::is_empty) {
+                set.remove(key);
+            }
+        }
+    }
+}
+
+/// Adds every field of `added` to `set`.
+fn union(set: &mut Value, added: &Value) {
+    let Value::Object(added) = added else { return };
+    if !set.is_object() {
+        *set = Value::Object(Map::new());
+    }
+    if let Value::Object(set) = set {
+        for (key, child) in added {
+            union(
+                set.entry(key.clone()).or_insert_with(|| Value::Object(Map::new())),
+                child,
+            );
+        }
+    }
+}
+
 /// One `managedFields` entry for `object` (its JSON), written at `time` (RFC 3339).
 pub fn entry(object: &Value, manager: &str, api_version: &str, subresource: Option<&str>, time: &Value) -> Value {
     let mut fields = Map::new();

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::Resource as _;
 use k8s_openapi::api::core::v1::{Namespace, NamespaceSpec, NamespaceStatus, Node, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -70,6 +71,15 @@ pub trait Object:
         Vec::new()
     }
 
+    /// What the kind's strategy keeps from `old` on an update (`PrepareForUpdate`: status lives in its own
+    /// subresource, so an update of the object never changes it).
+    fn prepare_for_update(&mut self, _old: &Self) {}
+
+    /// The kind's update validation (`ValidateUpdate`) beyond the object metadata.
+    fn validate_update(&self, _old: &Self) -> Vec<FieldError> {
+        Vec::new()
+    }
+
     /// Starts deleting the object at `now`; returns whether it stays, marked, until a controller finishes the
     /// deletion. Objects of every kind but Namespace go at once (a grace period of 0: nothing here would ever
     /// finish a graceful deletion).
@@ -112,6 +122,13 @@ impl Object for Namespace {
             ..NamespaceStatus::default()
         });
         Vec::new()
+    }
+
+    // namespaceStrategy.PrepareForUpdate: finalizers change through the `finalize` subresource, status through
+    // `status`.
+    fn prepare_for_update(&mut self, old: &Self) {
+        self.spec.clone_from(&old.spec);
+        self.status.clone_from(&old.status);
     }
 
     // pkg/registry/core/namespace/storage/storage.go `Delete`: a namespace with finalizers is marked and becomes
@@ -164,6 +181,42 @@ impl Object for Pod {
         false
     }
 
+    // podStrategy.PrepareForUpdate: status is the kubelet's, through `status`.
+    fn prepare_for_update(&mut self, old: &Self) {
+        self.status.clone_from(&old.status);
+    }
+
+    // ValidatePodUpdate (pkg/apis/core/validation/validation.go): of a pod's spec, only images, the active
+    // deadline, added tolerations and the grace period may change. kube-apiserver appends a diff of its internal
+    // PodSpec to the message, which this server does not reproduce.
+    fn validate_update(&self, old: &Self) -> Vec<FieldError> {
+        let mutable_cleared = |pod: &Pod| {
+            let mut spec = serde_json::to_value(&pod.spec).unwrap_or_default();
+            for list in ["containers", "initContainers"] {
+                if let Some(containers) = spec.get_mut(list).and_then(serde_json::Value::as_array_mut) {
+                    for container in containers {
+                        container["image"] = serde_json::Value::Null;
+                    }
+                }
+            }
+            if let Some(spec) = spec.as_object_mut() {
+                for field in ["activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"] {
+                    spec.remove(field);
+                }
+            }
+            spec
+        };
+        if mutable_cleared(self) == mutable_cleared(old) {
+            return Vec::new();
+        }
+        vec![FieldError::forbidden(
+            "spec",
+            "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,\
+             `spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),\
+             `spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+        )]
+    }
+
     fn prepare_for_create(&mut self) -> Vec<FieldError> {
         let Some(spec) = self.spec.as_mut() else {
             return vec![required("spec.containers")];
@@ -188,10 +241,45 @@ impl Object for Secret {
         &mut store.secrets
     }
 
-    fn prepare_for_create(&mut self) -> Vec<FieldError> {
-        // pkg/apis/core/v1/defaults.go: SetDefaults_Secret.
+    // Decoding a v1 Secret: SetDefaults_Secret (pkg/apis/core/v1/defaults.go) gives it type Opaque, and the
+    // conversion to the internal type (pkg/apis/core/v1/conversion.go `Convert_v1_Secret_To_core_Secret`) merges
+    // `stringData` into `data`, a key of both taking its `stringData` value; the internal type has no
+    // `stringData`, so it is never stored nor answered.
+    fn apply_api_defaults(&mut self) {
         self.type_.get_or_insert_with(|| "Opaque".to_owned());
+        if let Some(strings) = self.string_data.take() {
+            let data = self.data.get_or_insert_with(BTreeMap::new);
+            for (key, value) in strings {
+                data.insert(key, ByteString(value.into_bytes()));
+            }
+        }
+    }
+
+    fn prepare_for_create(&mut self) -> Vec<FieldError> {
+        self.apply_api_defaults();
         Vec::new()
+    }
+
+    // ValidateSecretUpdate: the type never changes; an immutable secret keeps its data and stays immutable.
+    fn validate_update(&self, old: &Self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if self.type_ != old.type_ {
+            errors.push(FieldError::invalid(
+                "type",
+                FieldValue::Str(self.type_.clone().unwrap_or_default()),
+                "field is immutable",
+            ));
+        }
+        if old.immutable == Some(true) {
+            const DETAIL: &str = "field is immutable when `immutable` is set";
+            if self.immutable != Some(true) {
+                errors.push(FieldError::forbidden("immutable", DETAIL));
+            }
+            if self.data != old.data {
+                errors.push(FieldError::forbidden("data", DETAIL));
+            }
+        }
+        errors
     }
 }
 
@@ -209,6 +297,11 @@ impl Object for Node {
     fn prepare_for_create(&mut self) -> Vec<FieldError> {
         object_defaults::node(self);
         Vec::new()
+    }
+
+    // nodeStrategy.PrepareForUpdate: status is the kubelet's.
+    fn prepare_for_update(&mut self, old: &Self) {
+        self.status.clone_from(&old.status);
     }
 }
 
@@ -288,6 +381,73 @@ impl Store {
         meta.uid = Some(uuid::Uuid::new_v4().to_string());
         meta.creation_timestamp = Some(now_time());
         if dry_run {
+            return Ok(object);
+        }
+        self.revision += 1;
+        object.metadata_mut().resource_version = Some(self.revision.to_string());
+        K::table_mut(self).insert(key, object.clone());
+        Ok(object)
+    }
+
+    /// Replaces an object the way the generic registry store's `Update` does after a PATCH (`rest.BeforeUpdate`):
+    /// a `resourceVersion` in `object` is a precondition (409 when stale); uid, creation time, deletion marks and
+    /// generation are kept from the stored object; the kind keeps what its strategy keeps; name, uid and the kind's
+    /// rules are validated (422); then the next resourceVersion. With `dry_run`, nothing is written.
+    /// `record` sees the stored object and the new one, validated, just before it is written (the field manager's
+    /// turn).
+    pub fn update<K: Object>(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        mut object: K,
+        dry_run: bool,
+        record: impl FnOnce(&K, &mut K),
+    ) -> Result<K, StatusError> {
+        let namespace = if K::NAMESPACED { namespace } else { "" };
+        let key = (namespace.to_owned(), name.to_owned());
+        let old = K::table(self)
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| StatusError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
+        let old_meta = old.metadata();
+        let sent_version = object.metadata().resource_version.clone().filter(|v| !v.is_empty());
+        if sent_version.is_some() && sent_version != old_meta.resource_version {
+            return Err(status::conflict(
+                K::GROUP,
+                K::URL_PATH_SEGMENT,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            )
+            .into());
+        }
+        let mut errors = Vec::new();
+        let meta = object.metadata_mut();
+        if meta.uid.as_deref().is_none_or(str::is_empty) {
+            meta.uid.clone_from(&old_meta.uid);
+        } else if meta.uid != old_meta.uid {
+            errors.push(FieldError::invalid(
+                "metadata.uid",
+                FieldValue::Str(meta.uid.clone().unwrap_or_default()),
+                "field is immutable",
+            ));
+        }
+        meta.namespace = K::NAMESPACED.then(|| namespace.to_owned());
+        meta.creation_timestamp.clone_from(&old_meta.creation_timestamp);
+        meta.deletion_timestamp.clone_from(&old_meta.deletion_timestamp);
+        meta.deletion_grace_period_seconds = old_meta.deletion_grace_period_seconds;
+        meta.generation = old_meta.generation;
+        object.apply_api_defaults();
+        object.prepare_for_update(&old);
+        errors.extend(object.validate_update(&old));
+        if !errors.is_empty() {
+            return Err(status::invalid(K::GROUP, K::KIND, name, &errors).into());
+        }
+        record(&old, &mut object);
+        if dry_run {
+            object
+                .metadata_mut()
+                .resource_version
+                .clone_from(&old.metadata().resource_version);
             return Ok(object);
         }
         self.revision += 1;

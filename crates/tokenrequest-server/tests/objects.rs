@@ -309,3 +309,33 @@ async fn discovery_for_kubectl() {
         "v1.37.0-tokenrequest"
     );
 }
+
+#[tokio::test]
+async fn secret_string_data_is_merged_into_data_and_never_stored() {
+    let api = Api::new();
+    api.create("/api/v1/namespaces", json!({"metadata": {"name": "ns"}}))
+        .await;
+    // "both" is in data and stringData: stringData wins (Convert_v1_Secret_To_core_Secret).
+    let created = api
+        .create(
+            "/api/v1/namespaces/ns/secrets",
+            json!({"metadata": {"name": "s"}, "data": {"kept": "a2VwdA==", "both": "b2xk"},
+                   "stringData": {"both": "new", "plain": "text"}}),
+        )
+        .await;
+    let read = api.call(Method::GET, "/api/v1/namespaces/ns/secrets/s", None).await;
+    for secret in [&created, &read.body] {
+        assert_eq!(
+            secret["data"],
+            json!({"both": "bmV3", "kept": "a2VwdA==", "plain": "dGV4dA=="}),
+            "{secret}"
+        );
+        assert!(secret.get("stringData").is_none(), "{secret}");
+        assert_eq!(secret["type"], "Opaque");
+    }
+    // The field manager records what was stored: data's keys and the defaulted type, no stringData.
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["fieldsV1"],
+        json!({"f:data": {".": {}, "f:both": {}, "f:kept": {}, "f:plain": {}}, "f:type": {}})
+    );
+}

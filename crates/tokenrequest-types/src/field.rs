@@ -14,6 +14,8 @@ pub enum FieldErrorKind {
     Required,
     /// `FieldValueNotSupported`: the value is not one of a fixed set.
     NotSupported,
+    /// `FieldValueForbidden`: the field may not be set or changed.
+    Forbidden,
 }
 
 impl FieldErrorKind {
@@ -23,6 +25,7 @@ impl FieldErrorKind {
             Self::Invalid => "FieldValueInvalid",
             Self::Required => "FieldValueRequired",
             Self::NotSupported => "FieldValueNotSupported",
+            Self::Forbidden => "FieldValueForbidden",
         }
     }
 
@@ -31,6 +34,7 @@ impl FieldErrorKind {
             Self::Invalid => "Invalid value",
             Self::Required => "Required value",
             Self::NotSupported => "Unsupported value",
+            Self::Forbidden => "Forbidden",
         }
     }
 }
@@ -89,6 +93,16 @@ impl FieldError {
             field: field.to_owned(),
             value: Some(value),
             detail: format!("supported values: {}", list.join(", ")),
+        }
+    }
+
+    /// `field.Forbidden(path, detail)`.
+    pub fn forbidden(field: &str, detail: &str) -> Self {
+        Self {
+            kind: FieldErrorKind::Forbidden,
+            field: field.to_owned(),
+            value: None,
+            detail: detail.to_owned(),
         }
     }
 

@@ -265,13 +265,39 @@ pub fn request_entity_too_large(limit: usize) -> Status {
     )
 }
 
-/// 415 `UnsupportedMediaType` (`NewUnsupportedMediaTypeError`).
+/// 415 `UnsupportedMediaType` (`NewUnsupportedMediaTypeError`) for a body to create or review.
 pub fn unsupported_media_type() -> Status {
+    unsupported_media_type_of(SUPPORTED_MEDIA_TYPES)
+}
+
+/// 415 `UnsupportedMediaType` naming the `accepted` media types (a PATCH names its patch types).
+pub fn unsupported_media_type_of(accepted: &[&str]) -> Status {
     let message = format!(
         "the body of the request was in an unknown format - accepted media types include: {}",
-        SUPPORTED_MEDIA_TYPES.join(", ")
+        accepted.join(", ")
     );
     failure(415, "UnsupportedMediaType", message, None)
+}
+
+/// 413 `RequestEntityTooLarge` with kube-apiserver's prefix (`NewRequestEntityTooLargeError`).
+pub fn request_entity_too_large_message(message: &str) -> Status {
+    failure(
+        413,
+        "RequestEntityTooLarge",
+        format!("Request entity too large: {message}"),
+        None,
+    )
+}
+
+/// 422 for a JSON patch whose operations do not apply to the object: patch.go answers
+/// `NewGenericServerResponse(422, ...)` with no resource and no cause, so the client learns nothing more.
+pub fn patch_not_applied() -> Status {
+    failure(
+        422,
+        "Invalid",
+        "the server rejected our request due to an error in our request".to_owned(),
+        Some(StatusDetails::default()),
+    )
 }
 
 /// 406 as kube-apiserver v1.37.1 sends go-restful's answer, naming what the route produces

@@ -52,7 +52,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/namespaces/{name}",
-            get(objects::get_cluster_scoped).delete(objects::delete_cluster_scoped),
+            get(objects::get_cluster_scoped)
+                .patch(objects::patch_cluster_scoped)
+                .delete(objects::delete_cluster_scoped),
         )
         .route(
             "/api/v1/nodes",
@@ -60,7 +62,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/nodes/{name}",
-            get(objects::get_cluster_scoped).delete(objects::delete_cluster_scoped),
+            get(objects::get_cluster_scoped)
+                .patch(objects::patch_cluster_scoped)
+                .delete(objects::delete_cluster_scoped),
         )
         .route("/api/v1/pods", get(objects::list_all_namespaces))
         .route("/api/v1/secrets", get(objects::list_all_namespaces))
@@ -71,7 +75,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/namespaces/{namespace}/{resource}/{name}",
-            get(objects::get_namespaced).delete(objects::delete_namespaced),
+            get(objects::get_namespaced)
+                .patch(objects::patch_namespaced)
+                .delete(objects::delete_namespaced),
         )
         .route(
             "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",

@@ -11,10 +11,11 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
 use serde_json::{Value, json};
 use tokenrequest_types::status;
 
-use crate::decode::{self, Expected};
+use crate::decode::{self, Expected, InputFormat};
 use crate::error::ApiError;
 use crate::handlers::with_warnings;
 use crate::managed_fields;
+use crate::patch::PatchType;
 use crate::selector::Selector;
 use crate::state::AppState;
 use crate::store::Object;
@@ -131,6 +132,32 @@ pub async fn create_namespaced(
         let bytes = read(&headers, body).await?;
         create::<K>(&state, &namespace, query.as_deref(), &headers, &bytes)
     })
+}
+
+/// `PATCH /api/v1/{namespaces,nodes}/{name}`.
+pub async fn patch_cluster_scoped(
+    State(state): State<AppState>,
+    uri: http::Uri,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let resource = cluster_resource(uri.path());
+    let bytes = decode::read_body(body).await?;
+    with_kind!(resource, K => patch::<K>(&state, "", &name, query.as_deref(), &headers, &bytes))
+}
+
+/// `PATCH /api/v1/namespaces/{namespace}/{resource}/{name}`.
+pub async fn patch_namespaced(
+    State(state): State<AppState>,
+    Path((namespace, resource, name)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = decode::read_body(body).await?;
+    with_kind!(resource.as_str(), K => namespaced::<K>().and_then(|()| patch::<K>(&state, &namespace, &name, query.as_deref(), &headers, &bytes)))
 }
 
 /// `DELETE /api/v1/{namespaces,nodes}/{name}`.
@@ -277,6 +304,66 @@ fn store_new<K: Object>(state: &AppState, namespace: &str, object: K, dry_run: b
         "created"
     );
     Ok(created)
+}
+
+/// Applies a patch (handlers/patch.go): output negotiation (406), the patch type (415), options (422), the object
+/// (404), the patch itself (400, 422), decoding the result as the kind, the name and namespace against the URL
+/// (400), then the store's update (409, 422). The answer is 200 with the object as stored.
+fn patch<K: Object>(
+    state: &AppState,
+    namespace: &str,
+    name: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    decode::negotiate_output(headers)?;
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let patch_type = PatchType::from_content_type(content_type)?;
+    let options = decode::create_options(query)?;
+    let manager = managed_fields::manager(query, headers);
+    let mut store = state.write();
+    let current = store
+        .get::<K>(if K::NAMESPACED { namespace } else { "" }, name)
+        .ok_or_else(|| ApiError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
+    let patched = crate::patch::apply(patch_type, &serde_json::to_value(current).unwrap_or_default(), body)?;
+    let bytes = serde_json::to_vec(&patched).unwrap_or_default();
+    let expected = Expected {
+        api_version: K::API_VERSION,
+        kind: K::KIND,
+    };
+    let decoded = decode::decode::<K>(&bytes, InputFormat::Json, expected, options.field_validation)?;
+    let object = decoded.object;
+    let patched_name = object.metadata().name.clone().unwrap_or_default();
+    if patched_name != name {
+        return Err(status::bad_request(format!(
+            "the name of the object ({patched_name}) does not match the name on the URL ({name})"
+        ))
+        .into());
+    }
+    if let Some(ns) = object
+        .metadata()
+        .namespace
+        .as_deref()
+        .filter(|ns| K::NAMESPACED && *ns != namespace)
+    {
+        return Err(status::bad_request(format!(
+            "the namespace of the object ({ns}) does not match the namespace on the URL ({namespace})"
+        ))
+        .into());
+    }
+    let updated = store.update(namespace, name, object, options.dry_run, |old, new| {
+        let fields = managed_fields::after_update(
+            &serde_json::to_value(old).unwrap_or_default(),
+            &serde_json::to_value(&*new).unwrap_or_default(),
+            &manager,
+            K::API_VERSION,
+        );
+        new.metadata_mut().managed_fields = serde_json::from_value(fields).ok().filter(|f: &Vec<_>| !f.is_empty());
+    })?;
+    drop(store);
+    tracing::info!(kind = K::KIND, namespace, name, dry_run = options.dry_run, "patched");
+    Ok(with_warnings(Json(updated).into_response(), &decoded.warnings))
 }
 
 fn delete<K: Object>(
