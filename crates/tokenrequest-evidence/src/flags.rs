@@ -63,8 +63,8 @@ pub(crate) enum Part {
 
 #[derive(Debug, Args)]
 pub(crate) struct DifferentialArgs {
-    /// Generated requests after the fixtures.
-    #[arg(long, default_value_t = 1000)]
+    /// Generated requests after the boot-state reads and the fixtures.
+    #[arg(long, default_value_t = 2000)]
     pub(crate) requests: usize,
     /// Seed of the sequence (same seed, same requests).
     #[arg(long, default_value_t = 1)]

@@ -73,8 +73,13 @@ pub fn record<K: Object>(object: &mut K, manager: &str) {
 /// The `managedFields` after an update by `manager` from `old` to `new` (both as JSON), as the field manager keeps
 /// them (staging/src/k8s.io/apimachinery/pkg/util/managedfields/internal/managedfieldsupdater.go): fields that
 /// are gone leave every entry; the fields this update changed or added move to the manager's `Update` entry (made
-/// if it has none); entries left owning nothing are dropped.
+/// if it has none); entries left owning nothing are dropped. An object that has no `managedFields` keeps none: the
+/// field manager does not start tracking on an update (skipnonapplied.go; observed on kube-apiserver v1.37.1 by
+/// the differential check).
 pub fn after_update(old: &Value, new: &Value, manager: &str, api_version: &str) -> Value {
+    if old["metadata"]["managedFields"].as_array().is_none_or(Vec::is_empty) {
+        return Value::Array(Vec::new());
+    }
     let time = serde_json::to_value(now_time()).unwrap_or(Value::Null);
     let fields_of = |object: &Value| entry(object, manager, api_version, None, &time)["fieldsV1"].clone();
     let remaining = fields_of(new);

@@ -181,9 +181,13 @@ impl Object for Pod {
         false
     }
 
-    // podStrategy.PrepareForUpdate: status is the kubelet's, through `status`.
+    // podStrategy.PrepareForUpdate: status is the kubelet's, through `status`; a change of the spec is a new
+    // generation (observed on kube-apiserver v1.37.1 by the differential check).
     fn prepare_for_update(&mut self, old: &Self) {
         self.status.clone_from(&old.status);
+        if self.spec != old.spec {
+            self.metadata.generation = Some(old.metadata.generation.unwrap_or_default() + 1);
+        }
     }
 
     // ValidatePodUpdate (pkg/apis/core/validation/validation.go): of a pod's spec, only images, the active

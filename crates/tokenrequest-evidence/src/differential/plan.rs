@@ -603,7 +603,7 @@ fn object_op(rng: &mut Rng, world: &mut World, out: &mut Vec<Request>) {
     let live = world.live_namespaces();
     let ns = rng.pick(&live).clone();
     let push = |r: Request, out: &mut Vec<Request>| out.push(r);
-    match rng.below(10) {
+    match rng.below(12) {
         // The classic invalidation scenario (svcaccttoken_test.go): a token bound to a pod, the
         // pod deleted and recreated with the same name, the old token reviewed, and a request
         // naming the old uid.
@@ -722,6 +722,7 @@ fn object_op(rng: &mut Rng, world: &mut World, out: &mut Vec<Request>) {
             Request::bare(format!("get namespace {ns}"), "GET", object_path("ns", "", Some(&ns))),
             out,
         ),
+        10 | 11 => push(patch(rng, world, &ns), out),
         _ => {
             let missing = format!("{}-missing", world.prefix);
             push(
@@ -735,6 +736,99 @@ fn object_op(rng: &mut Rng, world: &mut World, out: &mut Vec<Request>) {
                 out,
             );
         }
+    }
+}
+
+/// A PATCH as kubectl, Terraform and client-go send them: each patch type on each kind, and the patches kube-apiserver
+/// refuses (a JSON patch that does not apply, a stale resourceVersion, an immutable secret's data).
+fn patch(rng: &mut Rng, world: &World, ns: &str) -> Request {
+    const MERGE: &str = "application/merge-patch+json";
+    const JSON_PATCH: &str = "application/json-patch+json";
+    const STRATEGIC: &str = "application/strategic-merge-patch+json";
+    let node = world.nodes[0].clone();
+    let (summary, kind, namespace, name, content_type, body): (&str, &str, &str, String, &'static str, Value) =
+        match rng.below(9) {
+            0 => (
+                "label",
+                "pod",
+                ns,
+                "pod-0".into(),
+                MERGE,
+                json!({"metadata": {"labels": {"tier": "front"}}}),
+            ),
+            1 => (
+                "label",
+                "ns",
+                "",
+                ns.to_owned(),
+                MERGE,
+                json!({"metadata": {"labels": {"team": "a"}}}),
+            ),
+            2 => (
+                "label",
+                "node",
+                "",
+                node,
+                STRATEGIC,
+                json!({"metadata": {"labels": {"zone": "z1"}}}),
+            ),
+            3 => (
+                "annotate",
+                "sa",
+                ns,
+                "sa-1".into(),
+                JSON_PATCH,
+                json!([{"op": "add", "path": "/metadata/annotations", "value": {"owner": "team-a"}}]),
+            ),
+            4 => (
+                "change the image of",
+                "pod",
+                ns,
+                "pod-2".into(),
+                STRATEGIC,
+                json!({"spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]}}),
+            ),
+            5 => (
+                "make immutable",
+                "secret",
+                ns,
+                "secret-1".into(),
+                MERGE,
+                json!({"immutable": true}),
+            ),
+            6 => (
+                "change the data of",
+                "secret",
+                ns,
+                "secret-1".into(),
+                MERGE,
+                json!({"data": {"k": "eA=="}}),
+            ),
+            7 => (
+                "test a missing field of",
+                "sa",
+                ns,
+                "sa-2".into(),
+                JSON_PATCH,
+                json!([{"op": "test", "path": "/metadata/labels/none", "value": "x"}]),
+            ),
+            _ => (
+                "patch with a stale resourceVersion",
+                "sa",
+                ns,
+                "sa-0".into(),
+                MERGE,
+                json!({"metadata": {"resourceVersion": "1", "labels": {"x": "y"}}}),
+            ),
+        };
+    Request {
+        summary: format!("PATCH ({content_type}): {summary} {kind} {namespace}/{name}"),
+        method: "PATCH",
+        path: object_path(kind, namespace, Some(&name)),
+        content_type: Some(content_type),
+        accept: JSON,
+        body: Some(body.to_string()),
+        effect: Effect::None,
     }
 }
 
@@ -965,10 +1059,31 @@ fn bad_input(rng: &mut Rng, world: &World) -> Request {
 }
 
 /// The whole sequence: fixtures first, then at least `steps` generated requests.
+/// What a client sees before the first write: every collection the embedded server serves, and each system
+/// namespace kube-apiserver creates at start.
+fn boot_state() -> Vec<Request> {
+    let collections = ["namespaces", "nodes", "pods", "secrets", "serviceaccounts"].map(|resource| {
+        Request::bare(
+            format!("boot state: list {resource}"),
+            "GET",
+            format!("/api/v1/{resource}"),
+        )
+    });
+    let namespaces = ["default", "kube-system", "kube-public", "kube-node-lease"].map(|name| {
+        Request::bare(
+            format!("boot state: namespace {name}"),
+            "GET",
+            format!("/api/v1/namespaces/{name}"),
+        )
+    });
+    collections.into_iter().chain(namespaces).collect()
+}
+
 pub(crate) fn plan(seed: u64, steps: usize, api_audiences: &[String]) -> Vec<Request> {
     let mut rng = Rng::new(seed);
     let mut world = World::new(seed, api_audiences);
-    let mut out = world.fixtures();
+    let mut out = boot_state();
+    out.extend(world.fixtures());
     let fixtures = out.len();
     let mut step = out.len();
     while step < fixtures + steps {
