@@ -15,8 +15,13 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::Context;
 
 /// Runs `kube-tokenrequest ARGS... EXTRA...` with `--report-root target/conformance` for `conformance`.
+///
+/// `--cluster k3s` builds the CLI with its `containers` feature (testcontainers), which nothing else needs.
 pub(crate) fn product(root: &Path, args: &[&str], extra: &[String]) -> anyhow::Result<ExitCode> {
-    let binary = build(root, "kube-tokenrequest", "kube-tokenrequest")?;
+    let k3s = extra.windows(2).any(|pair| pair[0] == "--cluster" && pair[1] == "k3s")
+        || extra.iter().any(|a| a == "--cluster=k3s");
+    let features: &[&str] = if k3s { &["--features", "containers"] } else { &[] };
+    let binary = build(root, "kube-tokenrequest", "kube-tokenrequest", features)?;
     let mut cmd = Command::new(binary);
     cmd.args(args);
     if args.first() == Some(&"conformance") {
@@ -28,7 +33,7 @@ pub(crate) fn product(root: &Path, args: &[&str], extra: &[String]) -> anyhow::R
 
 /// Runs `tokenrequest-evidence COMMAND EXTRA...`.
 pub(crate) fn evidence(root: &Path, command: &str, extra: &[String]) -> anyhow::Result<ExitCode> {
-    let binary = build(root, "tokenrequest-evidence", "tokenrequest-evidence")?;
+    let binary = build(root, "tokenrequest-evidence", "tokenrequest-evidence", &[])?;
     let mut cmd = Command::new(binary);
     cmd.arg(command).args(extra);
     run(root, cmd)
@@ -55,9 +60,10 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// `cargo build -p PACKAGE --bin BIN`, its progress on stderr; returns the executable cargo reports.
-fn build(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+fn build(root: &Path, package: &str, bin: &str, features: &[&str]) -> anyhow::Result<PathBuf> {
     let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["build", "--locked", "-p", package, "--bin", bin])
+        .args(features)
         .args(["--message-format=json-render-diagnostics"])
         .current_dir(root)
         .stdin(Stdio::null())

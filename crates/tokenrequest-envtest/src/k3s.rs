@@ -119,6 +119,19 @@ mod tests {
         insta::assert_yaml_snapshot!("k3s_args_default_policy", container_args(&policy).unwrap());
     }
 
+    #[cfg(not(feature = "containers"))]
+    #[test]
+    fn without_the_feature_k3s_says_how_to_build_it_in() {
+        let policy = crate::target::policy_from_spec(None).unwrap();
+        let release = crate::target::Release::pinned("1.37").unwrap();
+        let Err(err) = start(&release, &policy, &mut |_| {}) else {
+            panic!("k3s started without testcontainers");
+        };
+        assert!(matches!(err, Error::NotBuiltIn { .. }), "{err}");
+        let reason = err.unavailable().expect("reported as unavailable, not failed");
+        assert!(reason.contains("--features containers"), "{reason}");
+    }
+
     #[test]
     fn the_kubeconfig_points_at_the_published_port() {
         let raw = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://127.0.0.1:6443\n  name: default\n";
