@@ -134,6 +134,52 @@ fn fails_with(bin: &Path, kubeconfig: &Path, args: &[&str], message: &str) {
     );
 }
 
+/// Runs the watching kubectl `args` (in a namespace with objects), then `change`, and waits (at most 20 s) for
+/// `expected` in its output.
+fn watch_sees(bin: &Path, kubeconfig: &Path, args: &[&str], change: impl FnOnce(), expected: &str) {
+    let mut child = Command::new(bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // kubectl lists, prints what exists, then watches from the list's resourceVersion: the change is made after
+    // the first line, so that it can only reach kubectl through the watch.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = vec![received.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("{} {args:?} printed nothing", bin.display())
+    })];
+    change();
+    while !seen.iter().any(|l: &String| l.trim() == expected) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "{} {args:?} did not show {expected} within 20 s: {seen:?}",
+                    bin.display()
+                );
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn claims(token: &str) -> Value {
     let parsed = tokenrequest_types::token::UnverifiedToken::parse(token.trim()).expect("a JWT");
     serde_json::to_value(parsed.claims()).unwrap()
@@ -495,7 +541,23 @@ fn scenario(bin: &Path, kubeconfig: &Path, ns: &str, minor: Option<u32>) {
     );
     ok(bin, kubeconfig, &["-n", ns, "delete", "secret", "creds"]);
     ok(bin, kubeconfig, &["delete", "node", &node]);
-    ok(bin, kubeconfig, &["delete", "namespace", ns]);
+    // A watch sees a new object (`get -w`), and one ends when the namespace controller removes the namespace
+    // (`wait --for=delete`, then `delete` waiting, which watch as well).
+    watch_sees(
+        bin,
+        kubeconfig,
+        &["-n", ns, "get", "serviceaccounts", "-w", "-o", "name"],
+        || {
+            ok(bin, kubeconfig, &["-n", ns, "create", "serviceaccount", "watched"]);
+        },
+        "serviceaccount/watched",
+    );
+    ok(bin, kubeconfig, &["delete", "namespace", ns, "--wait=false"]);
+    ok(
+        bin,
+        kubeconfig,
+        &["wait", "--for=delete", &format!("namespace/{ns}"), "--timeout=60s"],
+    );
     fails_with(
         bin,
         kubeconfig,

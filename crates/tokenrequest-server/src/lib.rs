@@ -37,3 +37,4 @@ pub use crate::fault::{Fault, UnknownFault};
 pub use crate::handlers::router;
 pub use crate::server::{CLUSTER_NAME, RunningServer, start};
 pub use crate::state::AppState;
+pub use crate::store::HISTORY as WATCH_HISTORY;

@@ -3,7 +3,7 @@
 //! kubectl's objects need. One lock around the whole store (in `AppState`) keeps it simple and consistent: a
 //! request either changes it completely or not at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::Resource as _;
@@ -22,8 +22,13 @@ use crate::object_defaults;
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
 pub type Key = (String, String);
 
-/// The objects of every kind, and the global resourceVersion counter (etcd's revision).
-#[derive(Debug, Default)]
+/// How many changes the store remembers for watches (kube-apiserver's watch cache keeps a window of recent events
+/// per resource; a watch from before the window gets 410 Expired).
+pub const HISTORY: usize = 1000;
+
+/// The objects of every kind, the global resourceVersion counter (etcd's revision), and the recent changes a
+/// watch replays.
+#[derive(Debug)]
 pub struct Store {
     revision: u64,
     namespaces: BTreeMap<Key, Namespace>,
@@ -31,6 +36,55 @@ pub struct Store {
     pods: BTreeMap<Key, Pod>,
     secrets: BTreeMap<Key, Secret>,
     nodes: BTreeMap<Key, Node>,
+    changes: VecDeque<Change>,
+    /// The highest revision whose change has been forgotten: a watch must start at or after it.
+    compacted: u64,
+    /// The revision of the last change, for watches waiting for the next.
+    notify: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            revision: 0,
+            namespaces: BTreeMap::new(),
+            service_accounts: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            changes: VecDeque::new(),
+            compacted: 0,
+            notify: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    /// Created.
+    Added,
+    /// Updated (a namespace marked for deletion included).
+    Modified,
+    /// Removed.
+    Deleted,
+}
+
+/// One change of a stored object, as a watch reports it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The revision the change made.
+    pub revision: u64,
+    /// The resource (`pods`).
+    pub resource: &'static str,
+    /// The object's namespace (empty for cluster-scoped kinds).
+    pub namespace: String,
+    /// What happened.
+    pub change: ChangeType,
+    /// The object after the change (as deleted, for a deletion), with apiVersion and kind.
+    pub object: serde_json::Value,
+    /// The object before an update, to tell whether it left a watch's selector.
+    pub previous: Option<serde_json::Value>,
 }
 
 /// A kind the store keeps: its table, its scope, and what kube-apiserver does to it on create and delete.
@@ -390,6 +444,7 @@ impl Store {
         self.revision += 1;
         object.metadata_mut().resource_version = Some(self.revision.to_string());
         K::table_mut(self).insert(key, object.clone());
+        self.record(ChangeType::Added, &object, None);
         Ok(object)
     }
 
@@ -457,6 +512,7 @@ impl Store {
         self.revision += 1;
         object.metadata_mut().resource_version = Some(self.revision.to_string());
         K::table_mut(self).insert(key, object.clone());
+        self.record(ChangeType::Modified, &object, Some(&old));
         Ok(object)
     }
 
@@ -479,9 +535,11 @@ impl Store {
         // write could have moved it on and two writes would report one resourceVersion.
         object.metadata_mut().resource_version = Some(self.resource_version());
         if stays {
-            K::table_mut(self).insert(key, object.clone());
+            let previous = K::table_mut(self).insert(key, object.clone());
+            self.record(ChangeType::Modified, &object, previous.as_ref());
         } else {
             K::table_mut(self).remove(&key);
+            self.record(ChangeType::Deleted, &object, None);
         }
         Some(object)
     }
@@ -525,13 +583,71 @@ impl Store {
             .filter_map(|ns| ns.metadata.name.clone())
             .collect();
         for name in &done {
-            self.service_accounts.retain(|(ns, _), _| ns != name);
-            self.pods.retain(|(ns, _), _| ns != name);
-            self.secrets.retain(|(ns, _), _| ns != name);
-            self.namespaces.remove(&(String::new(), name.clone()));
-            self.revision += 1;
+            self.remove_all::<ServiceAccount>(name);
+            self.remove_all::<Pod>(name);
+            self.remove_all::<Secret>(name);
+            self.remove_all::<Namespace>(name);
         }
         done
+    }
+
+    /// Removes every object of `K` in namespace `namespace` (the namespace itself, for `Namespace`), one revision
+    /// and one change each.
+    fn remove_all<K: Object>(&mut self, namespace: &str) {
+        let keys: Vec<Key> = K::table(self)
+            .iter()
+            .filter(|((ns, name), _)| {
+                if K::NAMESPACED {
+                    ns == namespace
+                } else {
+                    name == namespace
+                }
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            if let Some(mut object) = K::table_mut(self).remove(&key) {
+                self.revision += 1;
+                object.metadata_mut().resource_version = Some(self.revision.to_string());
+                self.record(ChangeType::Deleted, &object, None);
+            }
+        }
+    }
+
+    /// Remembers a change made at the current revision and wakes the watches.
+    fn record<K: Object>(&mut self, change: ChangeType, object: &K, previous: Option<&K>) {
+        self.changes.push_back(Change {
+            revision: self.revision,
+            resource: K::URL_PATH_SEGMENT,
+            namespace: object.metadata().namespace.clone().unwrap_or_default(),
+            change,
+            object: serde_json::to_value(object).unwrap_or_default(),
+            previous: previous.map(|p| serde_json::to_value(p).unwrap_or_default()),
+        });
+        while self.changes.len() > HISTORY {
+            if let Some(forgotten) = self.changes.pop_front() {
+                self.compacted = forgotten.revision;
+            }
+        }
+        self.notify.send_replace(self.revision);
+    }
+
+    /// The current revision.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// A receiver that changes whenever the store does.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.notify.subscribe()
+    }
+
+    /// The changes after `revision`, or `Err(oldest)` when some of them are forgotten (410 Expired for a watch).
+    pub fn changes_since(&self, revision: u64) -> Result<impl Iterator<Item = &Change>, u64> {
+        if revision < self.compacted {
+            return Err(self.compacted);
+        }
+        Ok(self.changes.iter().filter(move |c| c.revision > revision))
     }
 }
 

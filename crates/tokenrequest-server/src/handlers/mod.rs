@@ -5,6 +5,7 @@
 mod objects;
 mod reviews;
 mod token;
+mod watch;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};

@@ -13,6 +13,7 @@ use tokenrequest_types::status;
 
 use crate::decode::{self, Expected, InputFormat};
 use crate::error::ApiError;
+use crate::handlers::watch::{self, WatchQuery};
 use crate::handlers::with_warnings;
 use crate::managed_fields;
 use crate::patch::PatchType;
@@ -219,6 +220,9 @@ fn list<K: Object>(
 ) -> Result<Response, ApiError> {
     decode::negotiate_output(headers)?;
     let selector = Selector::from_query(query)?;
+    if let Some(watch) = WatchQuery::from_query(query)? {
+        return Ok(watch::watch::<K>(state, namespace, selector, watch));
+    }
     let store = state.read();
     let items: Vec<Value> = store
         .list::<K>(namespace)
