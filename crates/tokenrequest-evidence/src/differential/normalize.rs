@@ -70,6 +70,9 @@ pub(crate) fn normalize(resp: &Response<Vec<u8>>, step: usize, now: i64, symbols
         let mut v = v;
         times(&mut v, now);
         v
+    } else if let Some(mut events) = watch_events(&resp.body) {
+        times(&mut events, now);
+        events
     } else {
         // Text bodies (406, some 404s): compared as text, JWTs redacted like everything else.
         Value::String(String::from_utf8_lossy(&resp.body).chars().take(600).collect())
@@ -81,6 +84,20 @@ pub(crate) fn normalize(resp: &Response<Vec<u8>>, step: usize, now: i64, symbols
         value: sorted(value),
         token,
     }
+}
+
+/// The events of a watch stream (one JSON object with a `type` per line), in order.
+fn watch_events(body: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str::<Value>(line)
+                .ok()
+                .filter(|event| event.get("type").is_some())
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Value::Array)
 }
 
 /// Removes `status.token` of a TokenRequest, registering it and its jti.

@@ -603,7 +603,7 @@ fn object_op(rng: &mut Rng, world: &mut World, out: &mut Vec<Request>) {
     let live = world.live_namespaces();
     let ns = rng.pick(&live).clone();
     let push = |r: Request, out: &mut Vec<Request>| out.push(r);
-    match rng.below(12) {
+    match rng.below(13) {
         // The classic invalidation scenario (svcaccttoken_test.go): a token bound to a pod, the
         // pod deleted and recreated with the same name, the old token reviewed, and a request
         // naming the old uid.
@@ -723,6 +723,24 @@ fn object_op(rng: &mut Rng, world: &mut World, out: &mut Vec<Request>) {
             out,
         ),
         10 | 11 => push(patch(rng, world, &ns), out),
+        12 => {
+            // A watch from the current state: the objects as ADDED events, in key order, then the end of the
+            // stream after a second.
+            let (resource, selector) = *rng.pick(&[
+                ("serviceaccounts", ""),
+                ("pods", ""),
+                ("secrets", ""),
+                ("pods", "&labelSelector=tier%3Dfront"),
+            ]);
+            push(
+                Request::bare(
+                    format!("watch {resource} in {ns}{selector}"),
+                    "GET",
+                    format!("/api/v1/namespaces/{ns}/{resource}?watch=true&timeoutSeconds=1{selector}"),
+                ),
+                out,
+            );
+        }
         _ => {
             let missing = format!("{}-missing", world.prefix);
             push(
@@ -1138,8 +1156,9 @@ mod tests {
 
     #[test]
     fn the_sequence_covers_what_the_issue_asks_for() {
-        let p = plan(1, 1000, &api());
-        assert!(p.len() >= 1000 + 3);
+        // What `cargo xtask differential` sends by default.
+        let p = plan(1, 2000, &api());
+        assert!(p.len() >= 2000 + 3);
         let text: String = p
             .iter()
             .map(|r| format!("{} {} {:?}\n", r.summary, r.path, r.body))
@@ -1167,9 +1186,20 @@ mod tests {
             "metadata.namespace mismatch",
             "kind ConfigMap",
             "delete ns",
+            "boot state: list namespaces",
+            "PATCH (application/merge-patch+json)",
+            "PATCH (application/json-patch+json)",
+            "PATCH (application/strategic-merge-patch+json)",
+            "stale resourceVersion",
+            "watch=true",
+            "labelSelector=tier",
         ] {
             assert!(text.contains(needle), "the plan never has {needle:?}");
         }
+        assert!(
+            p.iter().take(9).all(|r| r.summary.starts_with("boot state")),
+            "boot state comes first"
+        );
     }
 
     #[test]
