@@ -339,3 +339,49 @@ async fn secret_string_data_is_merged_into_data_and_never_stored() {
         json!({"f:data": {".": {}, "f:both": {}, "f:kept": {}, "f:plain": {}}, "f:type": {}})
     );
 }
+
+#[tokio::test]
+async fn delete_options_are_validated_and_preconditions_hold() {
+    let api = Api::new();
+    api.fixture().await;
+    let path = "/api/v1/namespaces/ns/secrets/s";
+    // Validated before the object is looked up (checked against kube-apiserver v1.37.1 by the differential).
+    let reply = api
+        .call(
+            Method::DELETE,
+            "/api/v1/namespaces/ns/secrets/none",
+            Some(json!({"propagationPolicy": "Bogus"})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.message()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"Bogus\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+        )
+    );
+    let version = api.call(Method::GET, path, None).await.body["metadata"]["resourceVersion"].clone();
+    let reply = api
+        .call(
+            Method::DELETE,
+            path,
+            Some(json!({"preconditions": {"resourceVersion": "1"}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(
+        reply.message(),
+        format!(
+            "Operation cannot be fulfilled on secrets \"s\": Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: {}",
+            version.as_str().unwrap()
+        )
+    );
+    let reply = api
+        .call(
+            Method::DELETE,
+            path,
+            Some(json!({"propagationPolicy": "Background", "gracePeriodSeconds": 0, "preconditions": {"resourceVersion": version}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}

@@ -603,7 +603,7 @@ fn object_op(rng: &mut Rng, world: &mut World, out: &mut Vec<Request>) {
     let live = world.live_namespaces();
     let ns = rng.pick(&live).clone();
     let push = |r: Request, out: &mut Vec<Request>| out.push(r);
-    match rng.below(13) {
+    match rng.below(14) {
         // The classic invalidation scenario (svcaccttoken_test.go): a token bound to a pod, the
         // pod deleted and recreated with the same name, the old token reviewed, and a request
         // naming the old uid.
@@ -723,6 +723,32 @@ fn object_op(rng: &mut Rng, world: &mut World, out: &mut Vec<Request>) {
             out,
         ),
         10 | 11 => push(patch(rng, world, &ns), out),
+        13 => {
+            // DeleteOptions kube-apiserver refuses: an unknown propagation policy (422, checked before the object
+            // is looked up) and a resourceVersion precondition that does not hold (409).
+            let (summary, body) = if rng.chance(50) {
+                (
+                    "propagationPolicy Bogus",
+                    json!({"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Bogus"}),
+                )
+            } else {
+                (
+                    "stale resourceVersion precondition",
+                    json!({"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"resourceVersion": "1"}}),
+                )
+            };
+            let name = *rng.pick(&SECRETS);
+            push(
+                Request::json(
+                    format!("delete secret {ns}/{name} with {summary}"),
+                    "DELETE",
+                    object_path("secret", &ns, Some(name)),
+                    &body,
+                    Effect::None,
+                ),
+                out,
+            );
+        }
         12 => {
             // A watch from the current state: the objects as ADDED events, in key order, then the end of the
             // stream after a second.
@@ -1193,6 +1219,8 @@ mod tests {
             "stale resourceVersion",
             "watch=true",
             "labelSelector=tier",
+            "with propagationPolicy Bogus",
+            "with stale resourceVersion precondition",
         ] {
             assert!(text.contains(needle), "the plan never has {needle:?}");
         }

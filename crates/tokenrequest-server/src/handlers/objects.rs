@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret, ServiceAccount};
 use serde_json::{Value, json};
+use tokenrequest_types::field::{FieldError, FieldValue};
 use tokenrequest_types::status;
 
 use crate::decode::{self, Expected, InputFormat};
@@ -393,6 +394,20 @@ fn delete<K: Object>(
         || options["dryRun"]
             .as_array()
             .is_some_and(|a| a.iter().any(|v| v == "All"));
+    // ValidateDeleteOptions (staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/validation/validation.go), before the
+    // object is looked up. Nothing here has dependents or a grace period, so a valid policy changes nothing.
+    let policy = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "propagationPolicy")
+        .map(|(_, v)| v.into_owned())
+        .or_else(|| options["propagationPolicy"].as_str().map(str::to_owned));
+    if let Some(policy) = policy.filter(|p| !["Orphan", "Background", "Foreground"].contains(&p.as_str())) {
+        let error = FieldError::not_supported(
+            "propagationPolicy",
+            FieldValue::Str(policy),
+            &["Foreground", "Background", "Orphan", "nil"],
+        );
+        return Err(status::invalid("meta.k8s.io", "DeleteOptions", "", &[error]).into());
+    }
     let mut store = state.write();
     let current = store
         .get::<K>(namespace, name)
@@ -404,6 +419,21 @@ fn delete<K: Object>(
             K::URL_PATH_SEGMENT,
             name,
             &format!("Precondition failed: UID in precondition: {wanted}, UID in object meta: {uid}"),
+        )
+        .into());
+    }
+    let version = current.metadata().resource_version.clone().unwrap_or_default();
+    if let Some(wanted) = options["preconditions"]["resourceVersion"]
+        .as_str()
+        .filter(|v| *v != version)
+    {
+        return Err(status::conflict(
+            K::GROUP,
+            K::URL_PATH_SEGMENT,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {wanted}, ResourceVersion in object meta: {version}"
+            ),
         )
         .into());
     }
