@@ -105,29 +105,57 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         write_atomically(path, server.kubeconfig_yaml().as_bytes())
             .with_context(|| format!("cannot write the kubeconfig to {}", path.display()))?;
     }
+    let signals = Signals::install()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", server.url()).context("cannot write to stdout")?;
     stdout.flush().context("cannot write to stdout")?;
     drop(stdout);
-    wait_for_signal().await?;
+    signals.wait().await?;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
+/// SIGTERM and SIGINT, listened for from creation: installed before `listening on` is printed, so that a signal
+/// sent as soon as the line is read stops the server cleanly instead of killing it.
+#[cfg(unix)]
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
-            _ = term.recv() => {}
-        }
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
-    Ok(())
+
+    async fn wait(mut self) -> anyhow::Result<()> {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        Ok(())
+    }
+}
+
+/// Ctrl-C elsewhere.
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn wait(self) -> anyhow::Result<()> {
+        tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")
+    }
 }
 
 /// Writes `contents` to a temporary file beside `path` (mode 0600: it holds the admin token) and renames it over
