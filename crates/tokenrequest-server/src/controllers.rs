@@ -42,11 +42,6 @@ pub enum Controllers {
     None,
 }
 
-impl Controllers {
-    /// The names `--controllers` takes.
-    pub const NAMES: [&str; 2] = ["all", "none"];
-}
-
 impl fmt::Display for Controllers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

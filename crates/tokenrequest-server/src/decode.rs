@@ -124,6 +124,15 @@ pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
 /// validation.go `ValidateCreateOptions`: 422 on `CreateOptions.meta.k8s.io ""`). `pretty` and `fieldManager` are
 /// accepted and change nothing here.
 pub fn create_options(query: Option<&str>) -> Result<CreateOptions, ApiError> {
+    write_options(query, "CreateOptions")
+}
+
+/// The same options of a PATCH: kube-apiserver validates them as `PatchOptions` (`ValidatePatchOptions`).
+pub fn patch_options(query: Option<&str>) -> Result<CreateOptions, ApiError> {
+    write_options(query, "PatchOptions")
+}
+
+fn write_options(query: Option<&str>, kind: &str) -> Result<CreateOptions, ApiError> {
     let mut dry_run = Vec::new();
     let mut field_validation = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -159,7 +168,7 @@ pub fn create_options(query: Option<&str>) -> Result<CreateOptions, ApiError> {
         }
     };
     if !errors.is_empty() {
-        return Err(status::invalid("meta.k8s.io", "CreateOptions", "", &errors).into());
+        return Err(status::invalid("meta.k8s.io", kind, "", &errors).into());
     }
     Ok(CreateOptions {
         dry_run: !dry_run.is_empty(),

@@ -176,6 +176,24 @@ async fn bad_patches_change_nothing() {
         assert_eq!(reply.status, expected, "{content_type} {body}: {}", reply.body);
         assert_eq!(reply.body["kind"], "Status", "{content_type} {body}");
     }
+    let reply = patch(&api, &format!("{path}?dryRun=Bogus"), MERGE, json!({})).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        reply
+            .message()
+            .starts_with("PatchOptions.meta.k8s.io \"\" is invalid: dryRun"),
+        "{}",
+        reply.message()
+    );
+    let dry = patch(
+        &api,
+        &format!("{path}?dryRun=All"),
+        MERGE,
+        json!({"metadata": {"labels": {"dry": "run"}}}),
+    )
+    .await;
+    assert_eq!(dry.status, StatusCode::OK);
+    assert_eq!(dry.body["metadata"]["labels"]["dry"], "run");
     let reply = patch(&api, "/api/v1/namespaces/ns/serviceaccounts/nobody", MERGE, json!({})).await;
     assert_eq!(
         (reply.status, reply.message()),

@@ -325,7 +325,7 @@ fn patch<K: Object>(
     decode::negotiate_output(headers)?;
     let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let patch_type = PatchType::from_content_type(content_type)?;
-    let options = decode::create_options(query)?;
+    let options = decode::patch_options(query)?;
     let manager = managed_fields::manager(query, headers);
     let mut store = state.write();
     let current = store
