@@ -1,10 +1,12 @@
-//! `kube-tokenrequest serve` driven by unmodified kubectl, as a new user would (issue 5's "done when"): the serve
-//! contract (`listening on` line, kubeconfig mode 0600, SIGTERM), then a scenario of namespace, service account,
-//! secret, pod and node creation, `kubectl create token` with audiences, durations and Pod/Secret/Node binding,
-//! `kubectl auth whoami --token`, get/delete, and kube-apiserver's errors for bad flags. The same scenario runs with
-//! every versioned kubectl beside the one on PATH (`kubectl.1.27` … `kubectl.1.33`): the client matrix.
+//! `kube-tokenrequest serve` driven by real, unmodified clients, as a new user would: the serve contract
+//! (`listening on` line, kubeconfig mode 0600, SIGTERM); then kubectl through a scenario of namespace, service
+//! account, secret, pod and node creation, `kubectl create token` with audiences, durations and Pod/Secret/Node
+//! binding, `kubectl auth whoami --token`, label/annotate/patch/apply, `get -w`, `wait --for=delete`, get/delete,
+//! and kube-apiserver's errors for bad flags, with every versioned kubectl beside the one on PATH (`kubectl.1.27` …
+//! `kubectl.1.33`: the client matrix); and the official Python client (`tests/python/client_flow.py`).
 //!
-//! Skipped, with the reason printed, where kubectl is missing. Every kubectl call is bounded (30 s).
+//! Skipped, with the reason printed, where kubectl or the Python client is missing (`.ci/run` installs the Python
+//! client in a virtualenv and names its interpreter in `TOKENREQUEST_PYTHON`). Every client call is bounded.
 
 #![allow(clippy::print_stderr, reason = "a skipped test says why on stderr, as issue 5 asks")]
 
@@ -627,4 +629,91 @@ fn serve_kubectl_client_matrix() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+/// The Python interpreter with the `kubernetes` package (`TOKENREQUEST_PYTHON`, else `python3`), or the reason to
+/// skip.
+fn python_with_client() -> Result<PathBuf, String> {
+    let python = PathBuf::from(std::env::var_os("TOKENREQUEST_PYTHON").unwrap_or_else(|| "python3".into()));
+    match Command::new(&python)
+        .args(["-c", "import kubernetes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(status) if status.success() => Ok(python),
+        Ok(_) => Err(format!("{} has no `kubernetes` package", python.display())),
+        Err(e) => Err(format!("no {}: {e}", python.display())),
+    }
+}
+
+/// Runs the Python client flow against `kubeconfig` and asserts that it ends in `ok` without printing a token.
+fn python_flow(python: &Path, kubeconfig: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/client_flow.py");
+    let mut child = Command::new(python)
+        .arg(&script)
+        .arg(kubeconfig)
+        .arg("python-client")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", python.display()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the Python client flow took longer than 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.lines().last() == Some("ok"),
+        "the Python client flow failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The flow prints its steps, never the token it was issued.
+    assert_eq!(
+        tokenrequest_types::token::find_jwts(&stdout).count(),
+        0,
+        "a token in the Python client's output"
+    );
+}
+
+#[test]
+fn serve_python_client() {
+    let python = match python_with_client() {
+        Ok(path) => path,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let served = Served::start(&[]);
+    python_flow(&python, &served.kubeconfig);
+}
+
+/// The same flow, with the same expectations, against the real kube-apiserver built by `cargo xtask controlplane
+/// build` (skipped, saying why, when it is not built).
+#[test]
+fn apiserver_python_client() {
+    use tokenrequest_envtest::controlplane::{Binaries, ControlPlane, ControlPlaneConfig, PINNED_K8S_VERSION};
+    let python = match python_with_client() {
+        Ok(path) => path,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let bins = match Binaries::locate(None, PINNED_K8S_VERSION) {
+        Ok(bins) => bins,
+        Err(e) => {
+            eprintln!("skipped: {e:#}");
+            return;
+        }
+    };
+    let control_plane = ControlPlane::start(&ControlPlaneConfig::new(bins)).expect("control plane starts");
+    python_flow(&python, control_plane.kubeconfig_path());
 }
