@@ -57,6 +57,17 @@ fn a_bad_policy_is_rejected_before_anything_starts() {
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
+#[test]
+fn controllers_apply_to_the_apiserver_target_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr, _) = conformance(&["--cluster", "kind", "--controllers"], dir.path());
+    assert_ne!(code, 0);
+    assert_eq!(
+        stderr.trim(),
+        "error: --controllers applies to --cluster apiserver (the embedded server, kind and k3s have their controllers)"
+    );
+}
+
 /// `kube-tokenrequest serve` with `extra` flags, as a target given by `--kubeconfig`.
 fn serve(extra: &[&str]) -> tokenrequest_envtest::embedded::Serve {
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_kube-tokenrequest"));

@@ -125,6 +125,8 @@ pub struct TargetSpec {
     pub server_binary: Option<PathBuf>,
     /// kube-apiserver and etcd for the apiserver target (else `$KUBEBUILDER_ASSETS`, else the build cache).
     pub controlplane_bin: Option<PathBuf>,
+    /// The apiserver target with kube-controller-manager beside it (`--controllers`).
+    pub controllers: bool,
 }
 
 impl TargetSpec {
@@ -136,13 +138,16 @@ impl TargetSpec {
             policy,
             server_binary: None,
             controlplane_bin: None,
+            controllers: false,
         }
     }
 
-    /// `embedded`, `apiserver-1.37`, `kind-1.37`, `k3s-1.37`: a short name (a report directory's).
+    /// `embedded`, `apiserver-1.37` (`apiserver-controllers-1.37` with kube-controller-manager), `kind-1.37`,
+    /// `k3s-1.37`: a short name (a report directory's).
     pub fn name(&self) -> String {
         match self.cluster {
             Cluster::Embedded => "embedded".to_owned(),
+            Cluster::Apiserver if self.controllers => format!("apiserver-controllers-{}", self.release.minor),
             Cluster::Apiserver => format!("apiserver-{}", self.release.minor),
             Cluster::Kind => format!("kind-{}", self.release.minor),
             Cluster::K3s => format!("k3s-{}", self.release.minor),
@@ -153,6 +158,10 @@ impl TargetSpec {
     pub fn description(&self) -> String {
         match self.cluster {
             Cluster::Embedded => "embedded (kube-tokenrequest serve)".to_owned(),
+            Cluster::Apiserver if self.controllers => format!(
+                "kube-apiserver {} + etcd + kube-controller-manager (loopback processes)",
+                self.release.apiserver
+            ),
             Cluster::Apiserver => format!("kube-apiserver {} + etcd (loopback processes)", self.release.apiserver),
             Cluster::Kind => format!("kind ({})", self.release.kind_image),
             Cluster::K3s => format!("k3s (rancher/k3s:{})", self.release.k3s_tag),
@@ -190,6 +199,7 @@ impl TargetSpec {
                     controlplane::Binaries::locate(self.controlplane_bin.as_deref(), &self.release.apiserver)?;
                 let mut config = ControlPlaneConfig::new(binaries);
                 config.policy = self.policy.clone();
+                config.controllers = self.controllers;
                 Running::Apiserver(Box::new(ControlPlane::start(&config)?))
             }
             Cluster::Kind => Running::Kind(kind::create(&self.release, &self.policy, progress)?),

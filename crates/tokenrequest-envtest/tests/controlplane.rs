@@ -62,3 +62,49 @@ fn real_apiserver_issues_clamped_tokens_and_serves_discovery() {
     cp.stop().expect("stops cleanly");
     assert!(!dir.exists(), "the temp dir is removed on stop");
 }
+
+/// With kube-controller-manager beside it, the control plane behaves as a small cluster: a new namespace gets its
+/// `default` service account, and a deleted namespace finishes deleting. Skips, saying why, without the binaries.
+#[test]
+fn controllers_make_default_service_accounts_and_finish_namespace_deletion() {
+    let bins = match Binaries::locate(None, PINNED_K8S_VERSION) {
+        Ok(bins) if bins.have_controllers() => bins,
+        Ok(bins) => {
+            eprintln!(
+                "SKIPPED: no {}: run `cargo xtask controlplane build`",
+                bins.kube_controller_manager.display()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: {e:#}");
+            return;
+        }
+    };
+    let mut config = ControlPlaneConfig::new(bins);
+    config.controllers = true;
+    let cp = ControlPlane::start(&config).expect("control plane with controllers starts");
+    let status = |method: &str, path: &str, body: Option<&str>| cp.api_request(method, path, body).unwrap().status;
+    assert_eq!(
+        status("POST", "/api/v1/namespaces", Some(r#"{"metadata":{"name":"team"}}"#)),
+        201
+    );
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} did not happen within 60 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    until("the default service account in team", &|| {
+        status("GET", "/api/v1/namespaces/team/serviceaccounts/default", None) == 200
+    });
+    assert_eq!(status("DELETE", "/api/v1/namespaces/team", None), 200);
+    until("the deletion of namespace team", &|| {
+        status("GET", "/api/v1/namespaces/team", None) == 404
+    });
+    cp.stop().expect("stops cleanly");
+}

@@ -54,6 +54,10 @@ pub struct ConformanceArgs {
     /// else the cache `kube-tokenrequest controlplane build` fills).
     #[arg(long, value_name = "DIR")]
     pub controlplane_bin: Option<PathBuf>,
+    /// With `--cluster apiserver`: also run kube-controller-manager (a `default` service account in every
+    /// namespace, namespaces that finish deleting, garbage collection), as a small cluster has it.
+    #[arg(long)]
+    pub controllers: bool,
 }
 
 /// The targets `conformance` can start.
@@ -124,6 +128,11 @@ pub async fn run(connection: &ConnectionArgs, args: ConformanceArgs) -> anyhow::
             )),
         };
     }
+    if args.controllers && (args.cluster != ClusterArg::Apiserver || connection.kubeconfig.is_some()) {
+        anyhow::bail!(
+            "--controllers applies to --cluster apiserver (the embedded server, kind and k3s have their controllers)"
+        );
+    }
     let started = Instant::now();
     interrupt::install(progress::warn_line);
     let policy = parse_policy(args.policy.as_deref())?;
@@ -133,6 +142,7 @@ pub async fn run(connection: &ConnectionArgs, args: ConformanceArgs) -> anyhow::
             let mut spec = TargetSpec::new(args.cluster.into(), Release::pinned(&args.k8s_version)?, policy.clone());
             spec.server_binary = Some(std::env::current_exe().context("finding this executable for `serve`")?);
             spec.controlplane_bin.clone_from(&args.controlplane_bin);
+            spec.controllers = args.controllers;
             Plan::Start(Box::new(spec))
         }
     };

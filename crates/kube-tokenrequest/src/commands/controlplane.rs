@@ -36,9 +36,10 @@ pub async fn run(command: ControlplaneCommand) -> anyhow::Result<ExitCode> {
     .await
     .context("the build task")??;
     progress::line(&format!(
-        "kube-apiserver: {}\netcd: {}",
+        "kube-apiserver: {}\netcd: {}\nkube-controller-manager: {}",
         binaries.kube_apiserver.display(),
-        binaries.etcd.display()
+        binaries.etcd.display(),
+        binaries.kube_controller_manager.display()
     ));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
-//! Builds a real kube-apiserver and etcd from Go modules into the cache directory ([`cache_dir`]), and finds
-//! binaries to run (`--controlplane-bin DIR`, `KUBEBUILDER_ASSETS`, or the build output).
+//! Builds a real kube-apiserver, kube-controller-manager and etcd from Go modules into the cache directory
+//! ([`cache_dir`]), and finds binaries to run (`--controlplane-bin DIR`, `KUBEBUILDER_ASSETS`, or the build output).
 //!
 //! The pinned version builds from the module committed in `crates/tokenrequest-envtest/controlplane/` (go.sum
 //! included), compiled into this crate so an installed binary needs no clone. Any other version gets a module
@@ -31,27 +31,37 @@ pub const CACHE_DIR_ENV: &str = "TOKENREQUEST_CONTROLPLANE_DIR";
 /// for 1.37, and the version k8s.io/kubernetes v1.37.1 itself requires).
 pub const PINNED_ETCD_VERSION: &str = "v3.7.0";
 
-/// The two executables of a control plane.
+/// The executables of a control plane: kube-apiserver and etcd always, kube-controller-manager for a control
+/// plane with controllers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binaries {
     /// `kube-apiserver`.
     pub kube_apiserver: PathBuf,
     /// `etcd`.
     pub etcd: PathBuf,
+    /// `kube-controller-manager` (it may not exist: only a control plane with controllers needs it).
+    pub kube_controller_manager: PathBuf,
 }
 
 impl Binaries {
-    /// `DIR/kube-apiserver` and `DIR/etcd` (the envtest / `KUBEBUILDER_ASSETS` layout).
+    /// `DIR/kube-apiserver`, `DIR/etcd` and `DIR/kube-controller-manager` (the envtest / `KUBEBUILDER_ASSETS`
+    /// layout).
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             kube_apiserver: dir.join("kube-apiserver"),
             etcd: dir.join("etcd"),
+            kube_controller_manager: dir.join("kube-controller-manager"),
         }
     }
 
-    /// Whether both files exist.
+    /// Whether kube-apiserver and etcd exist.
     pub fn exist(&self) -> bool {
         self.kube_apiserver.is_file() && self.etcd.is_file()
+    }
+
+    /// Whether kube-controller-manager exists too.
+    pub fn have_controllers(&self) -> bool {
+        self.exist() && self.kube_controller_manager.is_file()
     }
 
     /// Finds binaries: `explicit` (`--controlplane-bin DIR`) first, then `$KUBEBUILDER_ASSETS`,
@@ -119,15 +129,16 @@ pub fn normalize_version(version: &str) -> Result<String> {
     Ok(format!("v{bare}"))
 }
 
-/// Builds kube-apiserver and etcd for `version` into [`cache_dir`], unless both are there already, telling
-/// `progress` each step and its time. Needs `go` (1.26+) and the Go module proxy on a cold cache.
+/// Builds kube-apiserver, etcd and kube-controller-manager for `version` into [`cache_dir`], each unless it is
+/// there already, telling `progress` each step and its time. Needs `go` (1.26+) and the Go module proxy on a cold
+/// cache.
 pub fn build(version: &str, progress: &mut dyn FnMut(&str)) -> Result<Binaries> {
     let version = normalize_version(version)?;
     let out = cache_dir(&version);
     let bins = Binaries::in_dir(&out);
-    if bins.exist() {
+    if bins.have_controllers() {
         progress(&format!(
-            "kube-apiserver and etcd {version} already built in {}",
+            "kube-apiserver, etcd and kube-controller-manager {version} already built in {}",
             out.display()
         ));
         return Ok(bins);
@@ -157,20 +168,30 @@ pub fn build(version: &str, progress: &mut dyn FnMut(&str)) -> Result<Binaries> 
     }
     progress(&format!("modules ready after {}", secs(started)));
 
-    let t = Instant::now();
-    progress("compiling kube-apiserver (cold: ~10+ minutes on 2 cores; cached: seconds)");
-    go_build(
-        &kube_module,
-        &ldflags(&version)?,
-        "k8s.io/kubernetes/cmd/kube-apiserver",
-        &bins.kube_apiserver,
-    )?;
-    progress(&format!("kube-apiserver built in {}", secs(t)));
-
-    let t = Instant::now();
-    progress("compiling etcd");
-    go_build(&etcd_module, "-s -w", "go.etcd.io/etcd/server/v3", &bins.etcd)?;
-    progress(&format!("etcd built in {}", secs(t)));
+    let ldflags = ldflags(&version)?;
+    let kube = [
+        ("kube-apiserver", &bins.kube_apiserver, "~10+ minutes"),
+        (
+            "kube-controller-manager",
+            &bins.kube_controller_manager,
+            "~5 more minutes",
+        ),
+    ];
+    for (name, path, cold) in kube {
+        if path.is_file() {
+            continue;
+        }
+        let t = Instant::now();
+        progress(&format!("compiling {name} (cold: {cold} on 2 cores; cached: seconds)"));
+        go_build(&kube_module, &ldflags, &format!("k8s.io/kubernetes/cmd/{name}"), path)?;
+        progress(&format!("{name} built in {}", secs(t)));
+    }
+    if !bins.etcd.is_file() {
+        let t = Instant::now();
+        progress("compiling etcd");
+        go_build(&etcd_module, "-s -w", "go.etcd.io/etcd/server/v3", &bins.etcd)?;
+        progress(&format!("etcd built in {}", secs(t)));
+    }
     progress(&format!(
         "control plane {version} ready in {} ({} total)",
         out.display(),
@@ -351,7 +372,8 @@ pub(crate) fn render_kube_go_mod(version: &str, release: &ReleaseGoMod) -> Strin
         s.push('\n');
     }
     s.push_str(&format!(
-        "\ntool k8s.io/kubernetes/cmd/kube-apiserver\n\nrequire k8s.io/kubernetes {version}\n\nreplace (\n"
+        "\ntool (\n\tk8s.io/kubernetes/cmd/kube-apiserver\n\tk8s.io/kubernetes/cmd/kube-controller-manager\n)\n\n\
+         require k8s.io/kubernetes {version}\n\nreplace (\n"
     ));
     for module in &release.staging {
         s.push_str(&format!("\t{module} => {module} v0.{minor}\n"));

@@ -105,6 +105,19 @@ pub(crate) fn apiserver_args(
     args
 }
 
+/// kube-controller-manager's arguments, as docs/KIND.md found them to work beside a process control plane: the
+/// admin kubeconfig, no leader election, no serving port of its own, the service-account key (the tokens
+/// controller signs with it) and the CA it publishes in every namespace's `kube-root-ca.crt`.
+pub(crate) fn controller_manager_args(files: &Files, kubeconfig: &Path) -> Vec<String> {
+    vec![
+        format!("--kubeconfig={}", kubeconfig.display()),
+        "--leader-elect=false".into(),
+        "--secure-port=0".into(),
+        format!("--service-account-private-key-file={}", files.sa_key.display()),
+        format!("--root-ca-file={}", files.ca_cert.display()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +145,13 @@ mod tests {
                 .any(|a| a.starts_with("--service-account-max-token-expiration"))
         );
         assert!(args.contains(&"--service-account-extend-token-expiration=true".to_string()));
+    }
+
+    #[test]
+    fn controller_manager_flags() {
+        let files = Files::under(Path::new("/tmp/cp"));
+        let args = controller_manager_args(&files, Path::new("/tmp/cp/kubeconfig"));
+        insta::assert_yaml_snapshot!(args);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct ControlPlaneConfig {
     pub anonymous_discovery: bool,
     /// More kube-apiserver flags, appended last (a repeated flag's last value wins).
     pub extra_apiserver_args: Vec<String>,
+    /// Also run kube-controller-manager, as a small cluster has it: a `default` service account in every
+    /// namespace, namespaces that finish deleting, garbage collection (envtest has none of it).
+    pub controllers: bool,
 }
 
 impl ControlPlaneConfig {
@@ -60,6 +63,7 @@ impl ControlPlaneConfig {
             log_dir: None,
             anonymous_discovery: false,
             extra_apiserver_args: Vec::new(),
+            controllers: false,
         }
     }
 }

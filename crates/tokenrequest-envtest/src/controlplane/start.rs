@@ -27,6 +27,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct ControlPlane {
     dir: Option<tempfile::TempDir>,
     log_dir: PathBuf,
+    controller_manager: Option<Supervised>,
     apiserver: Option<Supervised>,
     etcd: Option<Supervised>,
     server_url: String,
@@ -55,9 +56,16 @@ impl ControlPlane {
     /// 200 and the `default` namespace exists. Then writes the kubeconfig.
     pub fn start(config: &ControlPlaneConfig) -> Result<Self> {
         let t0 = Instant::now();
-        for bin in [&config.binaries.etcd, &config.binaries.kube_apiserver] {
+        let controller_manager = config.controllers.then_some(&config.binaries.kube_controller_manager);
+        for bin in [&config.binaries.etcd, &config.binaries.kube_apiserver]
+            .into_iter()
+            .chain(controller_manager)
+        {
             if !bin.is_file() {
-                fail!("control plane binary {} does not exist", bin.display());
+                fail!(
+                    "control plane binary {} does not exist: run `kube-tokenrequest controlplane build`",
+                    bin.display()
+                );
             }
         }
         let dir = tempfile::Builder::new()
@@ -86,6 +94,7 @@ impl ControlPlane {
             kubeconfig: dir.path().join("kubeconfig"),
             dir: Some(dir),
             log_dir,
+            controller_manager: None,
             apiserver: None,
             etcd: None,
             server_url,
@@ -154,6 +163,20 @@ impl ControlPlane {
         let tmp = cp.kubeconfig.with_extension("tmp");
         write_private(&tmp, &yaml)?;
         std::fs::rename(&tmp, &cp.kubeconfig)?;
+
+        if let Some(binary) = controller_manager {
+            let mut command = Command::new(binary);
+            command.args(flags::controller_manager_args(&files, &cp.kubeconfig));
+            let log = cp.log_dir.join("kube-controller-manager.log");
+            let controller_manager =
+                cp.controller_manager
+                    .insert(Supervised::spawn("kube-controller-manager", command, &log, STOP_GRACE)?);
+            // Its service-account controller has run once the `default` namespace has its `default` account.
+            controller_manager.wait_until(deadline, "the default service account", || {
+                let path = "/api/v1/namespaces/default/serviceaccounts/default";
+                Ok(http::request(api_addr, Some(&tls), "GET", path, Some(&token), None)?.status == 200)
+            })?;
+        }
         cp.tls = Some(tls);
         cp.started_in = t0.elapsed();
         Ok(cp)
@@ -214,7 +237,10 @@ impl ControlPlane {
         // Every step is tried; the first error is reported (kube-apiserver killed after ignoring SIGTERM is not
         // one: its data dir goes with the temp dir).
         let mut first_err = None;
-        for child in [self.apiserver.take(), self.etcd.take()].into_iter().flatten() {
+        // The controller manager first, kube-apiserver before etcd (stopping them at once left kube-apiserver
+        // hanging on SIGTERM: docs/KIND.md).
+        let children = [self.controller_manager.take(), self.apiserver.take(), self.etcd.take()];
+        for child in children.into_iter().flatten() {
             if let Err(e) = child.stop() {
                 first_err.get_or_insert(e);
             }
