@@ -37,6 +37,10 @@ pub enum CheckFailure {
         /// Why.
         detail: String,
     },
+    /// The target lacks what the check is about (e.g. controllers): reported as skipped, with this reason, never
+    /// as passed.
+    #[error("skipped: {0}")]
+    Skipped(String),
 }
 
 impl CheckFailure {

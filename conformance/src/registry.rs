@@ -22,6 +22,7 @@ pub const REGISTRY: &[&[Check]] = &[
     crate::checks::errors::CHECKS,
     crate::checks::request::CHECKS,
     crate::checks::concurrency::CHECKS,
+    crate::checks::controllers::CHECKS,
     crate::checks::policy::CHECKS,
 ];
 

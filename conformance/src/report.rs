@@ -363,6 +363,25 @@ fn failures_first(checks: &[CheckResult]) -> Vec<&CheckResult> {
     ordered
 }
 
+/// A group fails with one failed check, is skipped when none of its checks ran, and passes otherwise.
+fn group_result(passed: usize, failed: usize, skipped: usize) -> Outcome {
+    if failed > 0 {
+        Outcome::Failed
+    } else if passed == 0 && skipped > 0 {
+        Outcome::Skipped
+    } else {
+        Outcome::Passed
+    }
+}
+
+/// The result cell of a check: a skip says why.
+fn result_text(check: &CheckResult) -> String {
+    match (check.outcome, &check.failure) {
+        (Outcome::Skipped, Some(failure)) => failure.summary.clone(),
+        (outcome, _) => outcome_label(outcome).1.to_owned(),
+    }
+}
+
 fn outcome_label(outcome: Outcome) -> (&'static str, &'static str) {
     match outcome {
         Outcome::Passed => ("passed", "pass"),
@@ -382,7 +401,11 @@ pub fn markdown(summary: &Summary, checks: &[CheckResult]) -> String {
     if !checks.is_empty() {
         md.push_str("\n## Groups\n\n| Group | Result | Passed | Failed | Skipped |\n|---|---|---:|---:|---:|\n");
         for (group, (passed, failed, skipped)) in groups(checks) {
-            let result = if failed > 0 { "❌ fail" } else { "✅ pass" };
+            let result = match group_result(passed, failed, skipped) {
+                Outcome::Failed => "❌ fail",
+                Outcome::Skipped => "⏭ skipped",
+                Outcome::Passed => "✅ pass",
+            };
             let _ = writeln!(md, "| `{group}` | {result} | {passed} | {failed} | {skipped} |");
         }
     }
@@ -408,7 +431,7 @@ pub fn markdown(summary: &Summary, checks: &[CheckResult]) -> String {
                 check.id,
                 check.rules.join(", "),
                 md_cell(&check.verifies),
-                outcome_label(check.outcome).1,
+                md_cell(&result_text(check)),
                 check.duration_secs
             );
         }
@@ -492,11 +515,7 @@ fn target_html(summary: &Summary, checks: &[CheckResult]) -> String {
     if !checks.is_empty() {
         h.push_str("<h2>Groups</h2>\n<table><tr><th>Group</th><th>Result</th><th>Passed</th><th>Failed</th><th>Skipped</th></tr>\n");
         for (group, (passed, failed, skipped)) in groups(checks) {
-            let (class, label) = if failed > 0 {
-                ("failed", "FAIL")
-            } else {
-                ("passed", "pass")
-            };
+            let (class, label) = outcome_label(group_result(passed, failed, skipped));
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td class=\"{class}\">{label}</td><td class=\"num\">{passed}</td><td class=\"num\">{failed}</td><td class=\"num\">{skipped}</td></tr>",
@@ -521,13 +540,14 @@ fn target_html(summary: &Summary, checks: &[CheckResult]) -> String {
     if !checks.is_empty() {
         h.push_str("<h2>Checks</h2>\n<table><tr><th>Check</th><th>Rules</th><th>Verifies</th><th>Result</th><th>Time</th></tr>\n");
         for check in failures_first(checks) {
-            let (class, label) = outcome_label(check.outcome);
+            let (class, _) = outcome_label(check.outcome);
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"{class}\">{label}</td><td class=\"num\">{:.2}s</td></tr>",
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td class=\"num\">{:.2}s</td></tr>",
                 esc(&check.id),
                 esc(&check.rules.join(", ")),
                 esc(&check.verifies),
+                esc(&result_text(check)),
                 check.duration_secs
             );
         }
@@ -664,6 +684,30 @@ mod tests {
             failed,
             skipped,
         }
+    }
+
+    #[test]
+    fn a_group_whose_checks_were_all_skipped_says_so_and_each_skip_says_why() {
+        let reason = "skipped: no service-account controller";
+        let checks = vec![
+            check("request::r1_created_response", &["R1"], Outcome::Passed, None),
+            check(
+                "controllers::r1_new_namespaces_get_a_default_service_account",
+                &["R1"],
+                Outcome::Skipped,
+                Some(Failure {
+                    summary: reason.into(),
+                    expected: None,
+                    actual: None,
+                }),
+            ),
+        ];
+        assert_eq!(Verdict::of(&checks), Verdict::Passed);
+        let md = markdown(&summary("apiserver-1.37", Verdict::Passed, &checks), &checks);
+        assert!(md.contains("| `controllers` | ⏭ skipped | 0 | 0 | 1 |"), "{md}");
+        assert!(md.contains(&format!("| {reason} |")), "{md}");
+        let page = target_html(&summary("apiserver-1.37", Verdict::Passed, &checks), &checks);
+        assert!(page.contains(reason), "{page}");
     }
 
     #[test]

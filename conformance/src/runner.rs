@@ -133,10 +133,10 @@ async fn run_one(target: Arc<Target>, check: &'static Check) -> CheckResult {
         group: check.group.to_owned(),
         rules: check.rules.iter().map(|r| (*r).to_owned()).collect(),
         verifies: check.verifies.to_owned(),
-        outcome: if result.is_ok() {
-            Outcome::Passed
-        } else {
-            Outcome::Failed
+        outcome: match &result {
+            Ok(()) => Outcome::Passed,
+            Err(CheckFailure::Skipped(_)) => Outcome::Skipped,
+            Err(_) => Outcome::Failed,
         },
         duration_secs: started.elapsed().as_secs_f64(),
         failure: result.as_ref().err().map(Failure::from),

@@ -32,6 +32,7 @@ pub mod audiences;
 pub mod binding;
 pub mod claims;
 pub mod concurrency;
+pub mod controllers;
 pub mod discovery;
 pub mod errors;
 pub mod expiration;
