@@ -92,20 +92,22 @@ pub enum InputFormat {
     Protobuf,
 }
 
-/// 415 for a body this server cannot decode.
-pub fn input_format(headers: &HeaderMap) -> Result<InputFormat, ApiError> {
-    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
-        return Ok(InputFormat::Json);
-    };
-    let media = value
-        .to_str()
+/// The media type `Content-Type` names, lowercased and without parameters (`""` when there is none).
+pub fn content_media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
         .unwrap_or("")
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    match media.as_str() {
+        .to_ascii_lowercase()
+}
+
+/// 415 for a body this server cannot decode.
+pub fn input_format(headers: &HeaderMap) -> Result<InputFormat, ApiError> {
+    match content_media_type(headers).as_str() {
         "" | "application/json" => Ok(InputFormat::Json),
         "application/yaml" => Ok(InputFormat::Yaml),
         "application/vnd.kubernetes.protobuf" => Ok(InputFormat::Protobuf),

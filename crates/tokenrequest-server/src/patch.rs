@@ -38,16 +38,9 @@ pub enum PatchType {
 }
 
 impl PatchType {
-    /// The patch type of a `Content-Type` (parameters ignored); 415 for any other, naming those accepted.
-    pub fn from_content_type(content_type: Option<&str>) -> Result<Self, StatusError> {
-        let media = content_type
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match media.as_str() {
+    /// The patch type of a media type (`decode::content_media_type`); 415 for any other, naming those accepted.
+    pub fn from_media_type(media: &str) -> Result<Self, StatusError> {
+        match media {
             "application/json-patch+json" => Ok(PatchType::Json),
             "application/merge-patch+json" => Ok(PatchType::Merge),
             "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
@@ -300,10 +293,10 @@ mod tests {
         );
         assert_eq!(code(PatchType::Merge, b"[1]"), 400);
         assert_eq!(code(PatchType::Strategic, b"nope"), 400);
-        let unsupported = PatchType::from_content_type(Some("application/apply-patch+yaml")).unwrap_err();
+        let unsupported = PatchType::from_media_type("application/apply-patch+yaml").unwrap_err();
         assert_eq!(unsupported.code, Some(415));
         assert_eq!(
-            PatchType::from_content_type(Some("application/merge-patch+json; charset=utf-8")).unwrap(),
+            PatchType::from_media_type("application/merge-patch+json").unwrap(),
             PatchType::Merge
         );
     }

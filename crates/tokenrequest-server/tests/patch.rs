@@ -43,6 +43,17 @@ async fn each_patch_type_updates_the_object_and_its_resource_version() {
     assert_eq!(labelled.body["metadata"]["uid"], before["metadata"]["uid"]);
     assert_eq!(labelled.body["status"], before["status"], "status is the kubelet's");
 
+    // Content-Type parameters are ignored, as kube-apiserver's patcher strips them.
+    let with_charset = api
+        .raw(
+            Method::PATCH,
+            path,
+            Some(br#"{"metadata":{"labels":{"charset":"ok"}}}"#.to_vec()),
+            &[("content-type", "application/merge-patch+json; charset=utf-8")],
+        )
+        .await;
+    assert_eq!(with_charset.status, StatusCode::OK, "{}", with_charset.body);
+
     let annotated = patch(
         &api,
         path,

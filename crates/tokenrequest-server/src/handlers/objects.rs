@@ -323,8 +323,7 @@ fn patch<K: Object>(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     decode::negotiate_output(headers)?;
-    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let patch_type = PatchType::from_content_type(content_type)?;
+    let patch_type = PatchType::from_media_type(&decode::content_media_type(headers))?;
     let options = decode::patch_options(query)?;
     let manager = managed_fields::manager(query, headers);
     let mut store = state.write();
