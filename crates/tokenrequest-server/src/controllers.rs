@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 
 use crate::managed_fields;
 use crate::state::AppState;
@@ -27,10 +28,6 @@ pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-node-lease", "kube-pu
 
 /// The ServiceAccount the service-account controller keeps in every namespace.
 pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";
-
-/// How often the controllers look at the store (a real controller reacts to a watch within milliseconds; a
-/// client that creates a namespace and then a token for its `default` account waits at most this long).
-const RESYNC: Duration = Duration::from_millis(100);
 
 /// Which of kube-controller-manager's controllers run beside the API (`serve --controllers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,31 +79,46 @@ pub(crate) fn boot(store: &mut Store) {
     }
 }
 
-/// Runs the controllers until the server stops: every [`RESYNC`], the `default` service accounts that are
-/// missing are created and the namespaces Terminating for `finalize_after` are removed.
+/// Runs the controllers until the server stops. Like kube-controller-manager's, they react to changes (the store's
+/// notifier, as a watch): a missing `default` service account is created as soon as its namespace is, and a
+/// namespace Terminating for `finalize_after` is removed when that time comes. Idle, they wait.
 pub(crate) async fn run(state: AppState, finalize_after: Duration) {
-    let mut tick = tokio::time::interval(RESYNC);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut changes = state.read().subscribe();
     loop {
-        tick.tick().await;
-        let cutoff = k8s_openapi::jiff::Timestamp::now() - finalize_after;
-        if state.read().controllers_idle(cutoff) {
-            continue;
+        let cutoff = Timestamp::now() - finalize_after;
+        if !state.read().controllers_idle(cutoff) {
+            reconcile(&mut state.write(), cutoff);
         }
-        let mut store = state.write();
-        for namespace in store.finalize_namespaces(cutoff) {
-            tracing::info!(namespace, "namespace finalized");
-        }
-        for namespace in store.namespaces_without(DEFAULT_SERVICE_ACCOUNT) {
-            let mut account = ServiceAccount {
-                metadata: named(DEFAULT_SERVICE_ACCOUNT),
-                ..ServiceAccount::default()
-            };
-            managed_fields::record(&mut account, "kube-controller-manager");
-            match store.create(&namespace, account, false) {
-                Ok(_) => tracing::info!(namespace, "created the default service account"),
-                Err(error) => tracing::warn!(namespace, %error, "creating the default service account"),
+        // The next namespace to finalize, if any, is due `finalize_after` after its deletion began.
+        let due = state.read().first_termination().map(|began| {
+            let left = (began + finalize_after).duration_since(Timestamp::now());
+            Duration::try_from(left).unwrap_or(Duration::ZERO)
+        });
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
             }
+            () = tokio::time::sleep(due.unwrap_or(Duration::MAX)), if due.is_some() => {}
+        }
+    }
+}
+
+/// One pass of both controllers over the store.
+fn reconcile(store: &mut Store, cutoff: Timestamp) {
+    for namespace in store.finalize_namespaces(cutoff) {
+        tracing::info!(namespace, "namespace finalized");
+    }
+    for namespace in store.namespaces_without(DEFAULT_SERVICE_ACCOUNT) {
+        let mut account = ServiceAccount {
+            metadata: named(DEFAULT_SERVICE_ACCOUNT),
+            ..ServiceAccount::default()
+        };
+        managed_fields::record(&mut account, "kube-controller-manager");
+        match store.create(&namespace, account, false) {
+            Ok(_) => tracing::info!(namespace, "created the default service account"),
+            Err(error) => tracing::warn!(namespace, %error, "creating the default service account"),
         }
     }
 }

@@ -553,14 +553,25 @@ impl Store {
     /// Whether the controllers have nothing to do: no namespace Terminating since `cutoff` or before, and a
     /// `default` service account in every active namespace.
     pub fn controllers_idle(&self, cutoff: Timestamp) -> bool {
-        let finalizable = self
-            .namespaces
-            .values()
-            .any(|ns| ns.metadata.deletion_timestamp.as_ref().is_some_and(|t| t.0 <= cutoff));
-        !finalizable
+        self.terminating_since(cutoff).next().is_none()
             && self
                 .namespaces_without(crate::controllers::DEFAULT_SERVICE_ACCOUNT)
                 .is_empty()
+    }
+
+    /// When the namespace Terminating the longest began terminating, if one is.
+    pub fn first_termination(&self) -> Option<Timestamp> {
+        self.namespaces
+            .values()
+            .filter_map(|ns| ns.metadata.deletion_timestamp.as_ref().map(|t| t.0))
+            .min()
+    }
+
+    /// The namespaces Terminating since `cutoff` or before.
+    fn terminating_since(&self, cutoff: Timestamp) -> impl Iterator<Item = &Namespace> {
+        self.namespaces
+            .values()
+            .filter(move |ns| ns.metadata.deletion_timestamp.as_ref().is_some_and(|t| t.0 <= cutoff))
     }
 
     /// The active namespaces that have no service account named `name`.
@@ -577,9 +588,7 @@ impl Store {
     /// with everything in it. Returns the names of those that went.
     pub fn finalize_namespaces(&mut self, cutoff: Timestamp) -> Vec<String> {
         let done: Vec<String> = self
-            .namespaces
-            .values()
-            .filter(|ns| ns.metadata.deletion_timestamp.as_ref().is_some_and(|t| t.0 <= cutoff))
+            .terminating_since(cutoff)
             .filter_map(|ns| ns.metadata.name.clone())
             .collect();
         for name in &done {

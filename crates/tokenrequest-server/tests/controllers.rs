@@ -12,7 +12,7 @@ use support::Api;
 use tokenrequest_server::{Controllers, SYSTEM_NAMESPACES, ServerConfig};
 use tokenrequest_types::policy::SigningAlg;
 
-/// Long enough for many resyncs of the controllers (every 100 ms), short enough for a unit test.
+/// Far longer than the controllers take (they react to each change at once), short enough for a unit test.
 const PATIENCE: Duration = Duration::from_secs(10);
 
 async fn server(controllers: Controllers) -> (tokenrequest_server::RunningServer, Api) {
@@ -101,7 +101,7 @@ async fn a_bare_apiserver_creates_no_service_account_and_keeps_namespaces_termin
     api.create("/api/v1/namespaces", json!({"metadata": {"name": "team"}}))
         .await;
     api.call(Method::DELETE, "/api/v1/namespaces/team", None).await;
-    // Many resyncs of the controllers, were they running.
+    // Long enough for the controllers to have reacted, were they running.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let accounts = api.call(Method::GET, "/api/v1/serviceaccounts", None).await;
     assert_eq!(accounts.body["items"], json!([]));
