@@ -47,31 +47,37 @@ async fn require_controllers(ctx: &Ctx) -> Result<(), CheckFailure> {
     }
 }
 
-/// The failure when `what` did not happen within `timeout`.
-fn too_slow(what: &str, timeout: Duration) -> CheckFailure {
-    CheckFailure::mismatch(what.to_owned(), format!("within {timeout:?}"), "not yet")
+/// Polls `api` every 250 ms until the object `name` exists (`present`) or is gone (`!present`); `what` names
+/// the wait in the failure when `timeout` passes first.
+async fn wait_for<K>(api: &Api<K>, name: &str, present: bool, what: &str, timeout: Duration) -> Result<(), CheckFailure>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let found = api
+            .get_opt(name)
+            .await
+            .map_err(|e| CheckFailure::setup(format!("get {name}"), e))?;
+        if found.is_some() == present {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CheckFailure::mismatch(
+                what.to_owned(),
+                format!("within {timeout:?}"),
+                "not yet",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn r1_new_namespaces_get_a_default_service_account(ctx: &Ctx) -> Result<(), CheckFailure> {
     require_controllers(ctx).await?;
     let accounts = Api::<ServiceAccount>::namespaced(ctx.client().clone(), ctx.ns());
-    let deadline = tokio::time::Instant::now() + DEFAULT_ACCOUNT_TIMEOUT;
-    loop {
-        let found = accounts
-            .get_opt("default")
-            .await
-            .map_err(|e| CheckFailure::setup("get serviceaccount default", e))?;
-        if found.is_some() {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(too_slow(
-                "the `default` service account of a new namespace",
-                DEFAULT_ACCOUNT_TIMEOUT,
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let what = "the `default` service account of a new namespace";
+    wait_for(&accounts, "default", true, what, DEFAULT_ACCOUNT_TIMEOUT).await?;
     let issued = ctx.issue_default("default").await?;
     expect_eq(
         "the token's service account",
@@ -95,20 +101,8 @@ async fn r21_tokens_rejected_once_their_namespace_is_deleted(ctx: &Ctx) -> Resul
         .delete(ctx.ns(), &DeleteParams::default())
         .await
         .map_err(|e| CheckFailure::setup(format!("delete namespace {}", ctx.ns()), e))?;
-    let deadline = tokio::time::Instant::now() + NAMESPACE_DELETION_TIMEOUT;
-    loop {
-        let found = namespaces
-            .get_opt(ctx.ns())
-            .await
-            .map_err(|e| CheckFailure::setup(format!("get namespace {}", ctx.ns()), e))?;
-        if found.is_none() {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(too_slow("the deleted namespace to be gone", NAMESPACE_DELETION_TIMEOUT));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let what = "the deleted namespace to be gone";
+    wait_for(&namespaces, ctx.ns(), false, what, NAMESPACE_DELETION_TIMEOUT).await?;
     ctx.expect_rejected_eventually(&issued.token, "its namespace was deleted")
         .await
 }
