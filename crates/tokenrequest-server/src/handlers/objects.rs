@@ -328,7 +328,7 @@ fn patch<K: Object>(
     let manager = managed_fields::manager(query, headers);
     let mut store = state.write();
     let current = store
-        .get::<K>(if K::NAMESPACED { namespace } else { "" }, name)
+        .get::<K>(namespace, name)
         .ok_or_else(|| ApiError::from(status::not_found(K::GROUP, K::URL_PATH_SEGMENT, name)))?;
     let patched = crate::patch::apply(patch_type, &serde_json::to_value(current).unwrap_or_default(), body)?;
     let bytes = serde_json::to_vec(&patched).unwrap_or_default();
