@@ -41,8 +41,13 @@ pub fn authorize(user: &User, info: &RequestInfo) -> Result<(), ApiError> {
     if allowed(user, info) {
         return Ok(());
     }
+    Err(denial(user, info))
+}
+
+/// The 403 `Status` denying `info` to `user`.
+pub fn denial(user: &User, info: &RequestInfo) -> ApiError {
     if !info.is_resource_request {
-        return Err(status::forbidden_path(&user.username, &info.verb, &info.path).into());
+        return status::forbidden_path(&user.username, &info.verb, &info.path).into();
     }
     let target = ResourceTarget {
         group: &info.api_group,
@@ -51,7 +56,7 @@ pub fn authorize(user: &User, info: &RequestInfo) -> Result<(), ApiError> {
         name: info.name.as_deref(),
         namespace: info.namespace.as_deref().filter(|ns| !ns.is_empty()),
     };
-    Err(status::forbidden(&user.username, &info.verb, &target).into())
+    status::forbidden(&user.username, &info.verb, &target).into()
 }
 
 fn allowed(user: &User, info: &RequestInfo) -> bool {

@@ -18,8 +18,10 @@ mod error;
 mod fault;
 mod handlers;
 mod managed_fields;
+mod metrics;
 mod object_defaults;
 mod oidc;
+mod outage;
 mod patch;
 mod protobuf;
 mod request_info;
@@ -35,6 +37,7 @@ pub use crate::controllers::{Controllers, SYSTEM_NAMESPACES, UnknownControllers}
 pub use crate::error::{ApiError, ServerError};
 pub use crate::fault::{Fault, UnknownFault};
 pub use crate::handlers::router;
+pub use crate::outage::{Outage, UnknownOutage};
 pub use crate::server::{CLUSTER_NAME, RunningServer, start};
 pub use crate::state::AppState;
 pub use crate::store::HISTORY as WATCH_HISTORY;

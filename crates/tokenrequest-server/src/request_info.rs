@@ -14,6 +14,8 @@ pub struct RequestInfo {
     pub is_resource_request: bool,
     /// The API group (empty for the core group).
     pub api_group: String,
+    /// The API version (`v1`).
+    pub version: String,
     /// The namespace, when the path has one.
     pub namespace: Option<String>,
     /// The resource (`pods`, `serviceaccounts`, …).
@@ -32,6 +34,7 @@ impl RequestInfo {
             verb: method.as_str().to_lowercase(),
             is_resource_request: false,
             api_group: String::new(),
+            version: String::new(),
             namespace: None,
             resource: String::new(),
             subresource: None,
@@ -50,7 +53,8 @@ impl RequestInfo {
             rest = &rest[1..];
         }
         info.is_resource_request = true;
-        rest = &rest[1..]; // the version
+        info.version = rest[0].to_owned();
+        rest = &rest[1..];
         info.verb = match *method {
             Method::POST => "create",
             Method::GET | Method::HEAD => "get",

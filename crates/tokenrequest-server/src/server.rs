@@ -13,6 +13,7 @@ use crate::config::ServerConfig;
 use crate::controllers::{self, Controllers};
 use crate::error::ServerError;
 use crate::handlers::router;
+use crate::outage::Outage;
 use crate::state::AppState;
 use crate::tls;
 
@@ -50,8 +51,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let handle = Handle::new();
     let server =
         axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls.server_config)).handle(handle.clone());
-    let app = router(state.clone());
-    let task = tokio::spawn(server.serve(app.into_make_service()));
+    let task = tokio::spawn(server.serve(tower::make::Shared::new(dropping_during_outage(state.clone()))));
     let controllers = (config.controllers == Controllers::All)
         .then(|| tokio::spawn(controllers::run(state.clone(), config.namespace_finalize_after)));
     tracing::info!(%addr, issuer = state.issuer(), policy = %state.policy(), kid = state.signer().kid(), "serving");
@@ -62,6 +62,38 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         handle,
         task: Some(task),
         controllers,
+    })
+}
+
+/// The router, behind a service that closes the connection without an answer while an
+/// [`Outage::ConnectionDropped`] lasts: hyper drops a connection whose service fails, which is what a client sees
+/// when kube-apiserver goes away mid-request (EOF).
+fn dropping_during_outage(
+    state: AppState,
+) -> impl tower::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::io::Error,
+    Future = impl Future<Output = std::io::Result<axum::response::Response>> + Send,
+> + Clone
++ Send
++ 'static {
+    let app = router(state.clone());
+    tower::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+        let dropped = state.outage() == Some(Outage::ConnectionDropped);
+        let app = app.clone();
+        async move {
+            if dropped {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "outage: connection dropped",
+                ));
+            }
+            match tower::ServiceExt::oneshot(app, request).await {
+                Ok(response) => Ok(response),
+                Err(never) => match never {},
+            }
+        }
     })
 }
 

@@ -1,7 +1,7 @@
 //! The shared state behind every handler: the token policy, the signer, the object store and the admin credential.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +15,8 @@ use crate::config::ServerConfig;
 use crate::controllers;
 use crate::error::ServerError;
 use crate::fault::Fault;
+use crate::metrics::RequestCounter;
+use crate::outage::Outage;
 use crate::signer::Signer;
 use crate::store::Store;
 
@@ -30,6 +32,8 @@ struct Inner {
     signer: Signer,
     store: RwLock<Store>,
     admin_token: Token,
+    outage: Mutex<Option<Outage>>,
+    requests: RequestCounter,
 }
 
 impl AppState {
@@ -78,6 +82,8 @@ impl AppState {
             signer,
             store: RwLock::new(store),
             admin_token: Token::new(URL_SAFE_NO_PAD.encode(secret)),
+            outage: Mutex::new(None),
+            requests: RequestCounter::default(),
         })))
     }
 
@@ -113,6 +119,21 @@ impl AppState {
     /// Whether `fault` was injected.
     pub(crate) fn faulty(&self, fault: Fault) -> bool {
         self.0.fault == Some(fault)
+    }
+
+    /// Starts (`Some`) or ends (`None`) an outage: while it lasts, every API request fails as `outage` says.
+    pub fn set_outage(&self, outage: Option<Outage>) {
+        *self.0.outage.lock().unwrap_or_else(PoisonError::into_inner) = outage;
+    }
+
+    /// The outage in progress, if any.
+    pub fn outage(&self) -> Option<Outage> {
+        *self.0.outage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The counter of answered requests behind `/metrics`.
+    pub(crate) fn requests(&self) -> &RequestCounter {
+        &self.0.requests
     }
 
     // A panicking handler cannot leave the store half-written (every change is one map operation after all

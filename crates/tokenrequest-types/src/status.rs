@@ -320,6 +320,12 @@ pub fn internal_error(message: &str) -> Status {
     )
 }
 
+/// 503 `ServiceUnavailable` with a bare message (`NewServiceUnavailable`): the server cannot serve the request
+/// now (its storage is not reachable yet), and a retry may succeed.
+pub fn service_unavailable(message: &str) -> Status {
+    failure(503, "ServiceUnavailable", message.to_owned(), None)
+}
+
 /// Go's `%q` for the strings we print.
 pub(crate) fn quote(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()

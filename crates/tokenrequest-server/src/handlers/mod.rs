@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(discovery::healthz))
         .route("/readyz", get(discovery::healthz))
         .route("/version", get(discovery::version))
+        .route("/metrics", get(request_metrics))
         .route("/openapi/v3", get(discovery::openapi_v3_index))
         .route("/openapi/v3/api/v1", get(discovery::openapi_v3_core))
         .route("/api", get(discovery::api_versions))
@@ -103,6 +104,16 @@ async fn cache_control(mut response: Response) -> Response {
     response
 }
 
+/// `/metrics` (the request counter only), in the Prometheus text format kube-apiserver serves.
+async fn request_metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.requests().render().into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
 /// kube-apiserver's 404 for a path it does not serve.
 async fn not_found() -> ApiError {
     status::path_not_found().into()
@@ -120,13 +131,22 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
             return ApiError::from(status::unauthorized()).into_response();
         }
     };
+    if let Some(outage) = state.outage() {
+        // A dropped connection is handled where connections are (server.rs); here it is just refused.
+        let answer = outage.response(|| authz::denial(&user, &info).into_response());
+        return answer.unwrap_or_else(|| {
+            ApiError::from(status::service_unavailable("the connection is dropped (outage)")).into_response()
+        });
+    }
     if let Err(denied) = authz::authorize(&user, &info) {
         tracing::info!(user = %user.username, verb = %info.verb, path = %info.path, "forbidden");
         return denied.into_response();
     }
     tracing::debug!(user = %user.username, verb = %info.verb, path = %info.path, "request");
     request.extensions_mut().insert(user);
+    let query = request.uri().query().map(str::to_owned);
     let response = next.run(request).await;
+    state.requests().record(&info, query.as_deref(), response.status().as_u16());
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && !response.headers().contains_key(http::header::CONTENT_TYPE)
     {
