@@ -4,6 +4,8 @@
 //! (the clamping warning, R8) and the exact `Status` of a failure (R27), so requests go through
 //! [`kube::Client::send`] and the response is read here.
 
+use std::time::Duration;
+
 use http::{HeaderMap, Method, Request, StatusCode};
 use serde::de::DeserializeOwned;
 use tokenrequest_types::Status;
@@ -22,6 +24,8 @@ pub enum ApiError {
     NotStatus {
         /// The HTTP status code.
         code: u16,
+        /// The `Retry-After` header (kube-apiserver's 429 from its max-in-flight filter is plain text with one).
+        retry_after: Option<Duration>,
     },
     /// The server could not be reached or the connection failed.
     #[error("cannot reach the API server")]
@@ -50,7 +54,22 @@ impl ApiError {
     pub fn code(&self) -> Option<u16> {
         match self {
             Self::Status(status) => status.code.and_then(|c| u16::try_from(c).ok()),
-            Self::NotStatus { code } => Some(*code),
+            Self::NotStatus { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// How long the server asked to wait before retrying: `details.retryAfterSeconds` of a `Status`, else the
+    /// `Retry-After` header.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status(status) => status
+                .details
+                .as_ref()
+                .and_then(|details| details.retry_after_seconds)
+                .and_then(|seconds| u64::try_from(seconds).ok())
+                .map(Duration::from_secs),
+            Self::NotStatus { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -106,7 +125,7 @@ pub(crate) async fn call(
     let (parts, body) = response.into_parts();
     let body = body.collect_bytes().await.map_err(ApiError::Transport)?.to_vec();
     if parts.status.is_client_error() || parts.status.is_server_error() {
-        return Err(failure(parts.status, &body));
+        return Err(failure(parts.status, &parts.headers, &body));
     }
     Ok(ApiResponse {
         code: parts.status,
@@ -115,13 +134,27 @@ pub(crate) async fn call(
     })
 }
 
-fn failure(code: StatusCode, body: &[u8]) -> ApiError {
+fn failure(code: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
+    // Retry-After in seconds, the only form kube-apiserver sends (RFC 9110 also allows a date).
+    let retry_after = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u32>().ok());
     match serde_json::from_slice::<Status>(body) {
         Ok(mut status) if status.message.is_some() || status.reason.is_some() => {
             status.code.get_or_insert(i32::from(code.as_u16()));
+            if let Some(seconds) = retry_after {
+                let details = status.details.get_or_insert_with(Default::default);
+                details
+                    .retry_after_seconds
+                    .get_or_insert(i32::try_from(seconds).unwrap_or(i32::MAX));
+            }
             ApiError::Status(Box::new(status))
         }
-        _ => ApiError::NotStatus { code: code.as_u16() },
+        _ => ApiError::NotStatus {
+            code: code.as_u16(),
+            retry_after: retry_after.map(|seconds| Duration::from_secs(u64::from(seconds))),
+        },
     }
 }
 
@@ -132,18 +165,34 @@ mod tests {
     #[test]
     fn a_status_body_becomes_a_status_error() {
         let body = br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"serviceaccounts \"x\" not found","reason":"NotFound","code":404}"#;
-        let err = failure(StatusCode::NOT_FOUND, body);
+        let err = failure(StatusCode::NOT_FOUND, &HeaderMap::new(), body);
         assert_eq!(err.code(), Some(404));
         assert_eq!(err.to_string(), r#"serviceaccounts "x" not found (HTTP 404 NotFound)"#);
     }
 
     #[test]
     fn other_bodies_keep_only_the_code() {
-        let err = failure(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
+        let err = failure(StatusCode::BAD_GATEWAY, &HeaderMap::new(), b"<html>bad gateway</html>");
         assert_eq!(
             err.to_string(),
             "HTTP 502 from the API server, body is not a Kubernetes Status"
         );
         assert!(err.status().is_none());
+        assert_eq!(err.retry_after(), None);
+    }
+
+    #[test]
+    fn retry_after_comes_from_the_header_or_the_status_details() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("3"));
+        let plain = failure(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers,
+            b"Too many requests, please try again later.\n",
+        );
+        assert_eq!(plain.retry_after(), Some(Duration::from_secs(3)));
+        let body = br#"{"kind":"Status","status":"Failure","message":"slow down","reason":"TooManyRequests","details":{"retryAfterSeconds":5},"code":429}"#;
+        let status = failure(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body);
+        assert_eq!(status.retry_after(), Some(Duration::from_secs(5)));
     }
 }

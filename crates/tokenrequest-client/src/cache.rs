@@ -2,17 +2,22 @@
 //!
 //! - Keyed by namespace, service account, audiences, bound object and requested duration.
 //! - A token is served until 80 % of its lifetime has passed (`exp - 20 %` in kubelet) or it is older than 24 h
-//!   (`maxTTL`), then refreshed. Lifetime is the duration the API *granted* (`spec.expirationSeconds` of the
-//!   response), as kubelet computes it, so an extended 3607 s token is refreshed after ~48 min, not after a year.
+//!   (`maxTTL`), less a random jitter, then refreshed. Lifetime is the duration the API *granted*
+//!   (`spec.expirationSeconds` of the response), as kubelet computes it, so an extended 3607 s token is refreshed
+//!   after ~48 min, not after a year. The jitter is uniform in `[0, refresh_jitter)`, kubelet's `maxJitter` of 10 s
+//!   by default; kubelet draws it anew on every check, this cache once per token, so that the refresh time of a
+//!   token is one known instant ([`TokenCache::next_refresh`]) and the spread of a fleet's refreshes is exactly the
+//!   jitter's.
 //! - One request per key at a time (single-flight): concurrent callers wait for the same request.
-//! - If a refresh fails while the old token is still valid, the old token is served and the refresh is retried with
-//!   exponential backoff (kubelet retries on every call; backing off spares an API server that is already failing).
-//!   Once the old token has expired, the failure is returned.
+//! - If a refresh fails while the old token is still valid, the old token is served and the refresh is retried after
+//!   a bounded, jittered exponential backoff, or after the server's `Retry-After` if that is longer (kubelet
+//!   retries on every call; backing off spares an API server that is already failing, kubernetes/kubernetes#138689).
+//!   The first call after the backoff retries, so the cache recovers within one backoff step of the API answering
+//!   again. An expired token is never served: once the old token has expired, the failure is returned.
 //! - Bounded: expired entries are dropped when space is needed, then the oldest.
 //!
-//! Unlike kubelet, no random jitter is subtracted from the refresh time: callers of a library cache are not a fleet
-//! of nodes, and a deterministic threshold is testable. All times are `tokio::time::Instant`, so tests pause the
-//! clock.
+//! All times come from a [`Clock`]: tokio's by default, so tests can pause it, or a [`ManualClock`] that a
+//! simulation moves by hand while real requests go over the network.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,6 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
 use tokio::time::Instant;
 
 use crate::token_client::{BoundObjectRef, IssuedToken, RequestError, TokenClient, TokenRequestOptions};
@@ -77,6 +84,11 @@ pub trait TokenSource: Send + Sync {
 
     /// How long `token` is valid from the moment it was fetched, as the issuer granted it.
     fn lifetime(token: &Self::Token) -> Duration;
+
+    /// How long the server asked callers to wait before retrying after `error` (`Retry-After`), if it did.
+    fn retry_after(_error: &Self::Error) -> Option<Duration> {
+        None
+    }
 }
 
 impl TokenSource for TokenClient {
@@ -93,10 +105,68 @@ impl TokenSource for TokenClient {
             .unwrap_or_else(|| token.expiration_timestamp().as_second() - token.claims().iat);
         Duration::from_secs(seconds.max(0).unsigned_abs())
     }
+
+    fn retry_after(error: &RequestError) -> Option<Duration> {
+        match error {
+            RequestError::Api(api) => api.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// Where the cache reads the time.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Instant;
+}
+
+/// tokio's clock: real time, or paused and advanced by tests (`tokio::time::pause`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that moves only when told to, for simulations that send real requests (tokio's paused clock would
+/// also jump network timeouts forward whenever the runtime waits for a socket).
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Instant>);
+
+impl ManualClock {
+    /// A clock standing at the real now.
+    pub fn new() -> Self {
+        Self(Mutex::new(Instant::now()))
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
 }
 
 /// The cache's limits and timings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
     /// Most keys held at once.
     pub max_entries: usize,
@@ -106,17 +176,55 @@ pub struct CacheConfig {
     pub initial_backoff: Duration,
     /// The longest wait between retries.
     pub max_backoff: Duration,
+    /// A token is refreshed up to this much before its refresh threshold (uniformly at random), so that tokens
+    /// fetched together are not all refreshed together.
+    pub refresh_jitter: Duration,
+    /// The fraction of each backoff step that is random: a step of `d` waits between `d * (1 - backoff_jitter)`
+    /// and `d`, so that callers that failed together do not retry together.
+    pub backoff_jitter: f64,
+    /// Seeds the jitter for a reproducible run; `None` draws the seed from the operating system.
+    pub seed: Option<u64>,
 }
 
+/// kubelet's `maxJitter` (pkg/kubelet/token/token_manager.go).
+pub const KUBELET_REFRESH_JITTER: Duration = Duration::from_secs(10);
+
 impl CacheConfig {
-    /// kubelet's timings (24 h max age) with `max_entries`, retrying after 1 s, 2 s, ... up to 1 min.
+    /// kubelet's timings (24 h max age, up to 10 s of refresh jitter) with `max_entries`, retrying after about
+    /// 1 s, 2 s, ... up to 1 min, each step up to half shorter at random.
     pub fn new(max_entries: usize) -> Self {
         Self {
             max_entries,
             max_age: MAX_TOKEN_AGE,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
+            refresh_jitter: KUBELET_REFRESH_JITTER,
+            backoff_jitter: 0.5,
+            seed: None,
         }
+    }
+
+    /// The same without randomness: refreshes exactly at the threshold, backoff steps exactly doubling.
+    pub fn deterministic(max_entries: usize) -> Self {
+        Self {
+            refresh_jitter: Duration::ZERO,
+            backoff_jitter: 0.0,
+            ..Self::new(max_entries)
+        }
+    }
+
+    /// The wait after the `failures`-th failure in a row: `initial_backoff` doubled per failure, at most
+    /// `max_backoff`, shortened by `jitter` (a fraction of `backoff_jitter`, in `[0, 1]`), and at least the
+    /// server's `retry_after` (itself at most `max_backoff`, so the wait stays bounded).
+    pub fn backoff(&self, failures: u32, jitter: f64, retry_after: Option<Duration>) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        let step = self
+            .initial_backoff
+            .saturating_mul(1u32 << doublings)
+            .min(self.max_backoff);
+        let shortening = (self.backoff_jitter * jitter).clamp(0.0, 1.0);
+        let wait = step.mul_f64(1.0 - shortening);
+        wait.max(retry_after.unwrap_or_default().min(self.max_backoff))
     }
 }
 
@@ -131,9 +239,9 @@ pub enum CacheError<E: std::error::Error + 'static> {
     ExpiredAndRefreshFailed(#[source] Arc<E>),
 }
 
-/// The age past which a token of `lifetime` is refreshed: 80 % of the lifetime, at most `max_age`.
-pub fn refresh_after(lifetime: Duration, max_age: Duration) -> Duration {
-    (lifetime * 4 / 5).min(max_age)
+/// The age past which a token of `lifetime` is refreshed: 80 % of the lifetime, at most `max_age`, less `jitter`.
+pub fn refresh_after(lifetime: Duration, max_age: Duration, jitter: Duration) -> Duration {
+    (lifetime * 4 / 5).min(max_age).saturating_sub(jitter)
 }
 
 /// One cached token.
@@ -141,6 +249,8 @@ struct Entry<T> {
     token: T,
     fetched_at: Instant,
     lifetime: Duration,
+    /// This token's share of the refresh jitter.
+    jitter: Duration,
     /// Failed refreshes since the last success, and when the next may be tried.
     failures: u32,
     retry_at: Option<Instant>,
@@ -151,8 +261,12 @@ impl<T> Entry<T> {
         now < self.fetched_at + self.lifetime
     }
 
+    fn refresh_at(&self, max_age: Duration) -> Instant {
+        self.fetched_at + refresh_after(self.lifetime, max_age, self.jitter)
+    }
+
     fn needs_refresh(&self, now: Instant, max_age: Duration) -> bool {
-        now.duration_since(self.fetched_at) > refresh_after(self.lifetime, max_age)
+        now > self.refresh_at(max_age)
     }
 
     fn backing_off(&self, now: Instant) -> bool {
@@ -191,16 +305,38 @@ pub struct TokenCache<S: TokenSource> {
     source: S,
     config: CacheConfig,
     slots: Mutex<Slots<S>>,
+    clock: Box<dyn Clock>,
+    random: Mutex<StdRng>,
 }
 
 impl<S: TokenSource> TokenCache<S> {
-    /// An empty cache in front of `source`.
+    /// An empty cache in front of `source`, on tokio's clock.
     pub fn new(source: S, config: CacheConfig) -> Self {
+        Self::with_clock(source, config, TokioClock)
+    }
+
+    /// An empty cache in front of `source`, reading the time from `clock`.
+    pub fn with_clock(source: S, config: CacheConfig, clock: impl Clock + 'static) -> Self {
+        let random = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
         Self {
             source,
             config,
             slots: Mutex::new(HashMap::new()),
+            clock: Box::new(clock),
+            random: Mutex::new(random),
         }
+    }
+
+    /// When the token cached for `key` is due for refresh (or, after a failed refresh, for the next retry);
+    /// `None` when nothing is cached for it.
+    pub async fn next_refresh(&self, key: &CacheKey) -> Option<Instant> {
+        let slot = self.lock_slots().get(key).cloned()?;
+        let state = slot.state.lock().await;
+        let entry = state.entry.as_ref()?;
+        Some(entry.retry_at.unwrap_or_else(|| entry.refresh_at(self.config.max_age)))
     }
 
     /// The source, for calls that bypass the cache.
@@ -223,7 +359,7 @@ impl<S: TokenSource> TokenCache<S> {
         let slot = self.slot(key);
         let attempts_seen = slot.attempts.load(Ordering::Acquire);
         let mut state = slot.state.lock().await;
-        let now = Instant::now();
+        let now = self.clock.now();
         if let Some(token) = self.servable(&state, now) {
             return Ok(token);
         }
@@ -233,12 +369,13 @@ impl<S: TokenSource> TokenCache<S> {
         }
         let result = self.source.fetch(key).await;
         slot.attempts.fetch_add(1, Ordering::Release);
+        tracing::debug!(ok = result.is_ok(), "token fetched");
         self.record(&mut state, result)
     }
 
     /// Drops every entry whose token has expired and that nobody is waiting for.
     pub fn sweep(&self) {
-        let now = Instant::now();
+        let now = self.clock.now();
         self.lock_slots().retain(|_, slot| !is_disposable(slot, now));
     }
 
@@ -256,11 +393,13 @@ impl<S: TokenSource> TokenCache<S> {
         state: &mut SlotState<S::Token, S::Error>,
         result: Result<S::Token, S::Error>,
     ) -> Result<S::Token, CacheError<S::Error>> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let error = match result {
             Ok(token) => {
+                let jitter = self.config.refresh_jitter.mul_f64(self.random());
                 state.entry = Some(Entry {
                     lifetime: S::lifetime(&token),
+                    jitter,
                     token: token.clone(),
                     fetched_at: now,
                     failures: 0,
@@ -272,10 +411,12 @@ impl<S: TokenSource> TokenCache<S> {
             Err(error) => Arc::new(error),
         };
         state.last_error = Some(Arc::clone(&error));
+        let retry_after = S::retry_after(&error);
+        let jitter = self.random();
         match state.entry.as_mut() {
             Some(entry) if entry.is_valid(now) => {
                 entry.failures = entry.failures.saturating_add(1);
-                entry.retry_at = Some(now + self.backoff(entry.failures));
+                entry.retry_at = Some(now + self.config.backoff(entry.failures, jitter, retry_after));
                 tracing::warn!(error = %error, failures = entry.failures, "token refresh failed, serving the cached token");
                 Ok(entry.token.clone())
             }
@@ -287,9 +428,12 @@ impl<S: TokenSource> TokenCache<S> {
         }
     }
 
-    fn backoff(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(30);
-        (self.config.initial_backoff * (1u32 << doublings)).min(self.config.max_backoff)
+    /// A uniform draw in `[0, 1)`.
+    fn random(&self) -> f64 {
+        self.random
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .random()
     }
 
     /// The slot of `key`, made room for when the cache is full. When every slot is busy, a detached slot is
@@ -300,7 +444,7 @@ impl<S: TokenSource> TokenCache<S> {
             return Arc::clone(slot);
         }
         if slots.len() >= self.config.max_entries {
-            make_room(&mut slots, self.config.max_entries);
+            make_room(&mut slots, self.config.max_entries, self.clock.now());
         }
         let slot = Arc::new(Slot::new());
         if slots.len() < self.config.max_entries {
@@ -326,8 +470,7 @@ fn is_disposable<T, E>(slot: &Arc<Slot<T, E>>, now: Instant) -> bool {
 }
 
 /// Drops expired entries, then the oldest idle ones, until there is room for one more.
-fn make_room<T, E>(slots: &mut HashMap<CacheKey, Arc<Slot<T, E>>>, max_entries: usize) {
-    let now = Instant::now();
+fn make_room<T, E>(slots: &mut HashMap<CacheKey, Arc<Slot<T, E>>>, max_entries: usize, now: Instant) {
     slots.retain(|_, slot| !is_disposable(slot, now));
     while slots.len() >= max_entries {
         let oldest = slots

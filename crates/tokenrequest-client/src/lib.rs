@@ -20,7 +20,7 @@ pub mod verifier;
 mod warning;
 
 pub use crate::api_call::ApiError;
-pub use crate::cache::{CacheConfig, CacheError, CacheKey, TokenCache, TokenSource};
+pub use crate::cache::{CacheConfig, CacheError, CacheKey, Clock, ManualClock, TokenCache, TokenSource};
 pub use crate::oidc::{ClusterKeySource, DiscoveryDocument, FetchError, IssuerKeySource, KeySource};
 pub use crate::probe::{ProbeError, ProbedPolicy, probe, probe_until};
 pub use crate::scratch::{PROBE_LABEL, ScratchError};

@@ -1,5 +1,6 @@
 //! TokenCache against a fake token source on a paused clock: the refresh threshold (80 % of the lifetime, at most
-//! 24 h), single flight, serving the old token with backoff while refreshes fail, and the size bound.
+//! 24 h, less the jitter), single flight, serving the old token with backoff while refreshes fail (and the
+//! server's Retry-After), and the size bound.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,12 +19,16 @@ struct FakeToken {
 
 #[derive(Debug, thiserror::Error)]
 #[error("the fake API is down")]
-struct FakeError;
+struct FakeError {
+    retry_after: Option<Duration>,
+}
 
 /// Issues tokens living `key.expiration_seconds` (default 3600 s), after `delay`; fails while `failing`.
 struct FakeSource {
     calls: AtomicU64,
     failing: AtomicBool,
+    /// Seconds of `Retry-After` in failures (0: none).
+    retry_after: AtomicU64,
     delay: Duration,
 }
 
@@ -32,6 +37,7 @@ impl FakeSource {
         Self {
             calls: AtomicU64::new(0),
             failing: AtomicBool::new(false),
+            retry_after: AtomicU64::new(0),
             delay,
         }
     }
@@ -45,7 +51,10 @@ impl TokenSource for FakeSource {
         let serial = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         tokio::time::sleep(self.delay).await;
         if self.failing.load(Ordering::SeqCst) {
-            return Err(FakeError);
+            let seconds = self.retry_after.load(Ordering::SeqCst);
+            return Err(FakeError {
+                retry_after: (seconds > 0).then(|| Duration::from_secs(seconds)),
+            });
         }
         let seconds = key.expiration_seconds.unwrap_or(3600).unsigned_abs();
         Ok(FakeToken {
@@ -56,6 +65,10 @@ impl TokenSource for FakeSource {
 
     fn lifetime(token: &FakeToken) -> Duration {
         token.lifetime
+    }
+
+    fn retry_after(error: &FakeError) -> Option<Duration> {
+        error.retry_after
     }
 }
 
@@ -68,7 +81,7 @@ fn key(service_account: &str, seconds: i64) -> CacheKey {
 }
 
 fn cache(max_entries: usize) -> TokenCache<FakeSource> {
-    TokenCache::new(FakeSource::new(Duration::ZERO), CacheConfig::new(max_entries))
+    TokenCache::new(FakeSource::new(Duration::ZERO), CacheConfig::deterministic(max_entries))
 }
 
 fn calls(cache: &TokenCache<FakeSource>) -> u64 {
@@ -125,7 +138,7 @@ async fn keys_differ_by_audience_binding_and_duration() {
 async fn single_flight_per_key() {
     let cache = Arc::new(TokenCache::new(
         FakeSource::new(Duration::from_secs(2)),
-        CacheConfig::new(10),
+        CacheConfig::deterministic(10),
     ));
     let mut callers = tokio::task::JoinSet::new();
     for i in 0..100 {
@@ -142,7 +155,7 @@ async fn single_flight_per_key() {
 async fn a_failure_is_shared_by_the_callers_that_waited_for_it() {
     let source = FakeSource::new(Duration::from_secs(1));
     source.failing.store(true, Ordering::SeqCst);
-    let cache = Arc::new(TokenCache::new(source, CacheConfig::new(10)));
+    let cache = Arc::new(TokenCache::new(source, CacheConfig::deterministic(10)));
     let mut callers = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let cache = Arc::clone(&cache);
@@ -176,6 +189,76 @@ async fn keeps_serving_the_old_token_while_refresh_fails_and_backs_off() {
     advance(1).await;
     cache.source().failing.store(false, Ordering::SeqCst);
     assert_eq!(cache.get(&k).await.unwrap().serial, 4, "recovered");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_waits_at_least_what_retry_after_says_but_no_longer_than_the_longest_backoff() {
+    let cache = cache(10);
+    let k = key("robot", 1000);
+    cache.get(&k).await.unwrap();
+    advance(801).await;
+    cache.source().failing.store(true, Ordering::SeqCst);
+    cache.source().retry_after.store(5, Ordering::SeqCst);
+    cache.get(&k).await.unwrap();
+    advance(4).await;
+    cache.get(&k).await.unwrap();
+    assert_eq!(calls(&cache), 2, "Retry-After: 5 outweighs the 1 s step");
+    advance(1).await;
+    cache.get(&k).await.unwrap();
+    assert_eq!(calls(&cache), 3);
+    cache.source().retry_after.store(3600, Ordering::SeqCst);
+    advance(5).await;
+    cache.get(&k).await.unwrap();
+    assert_eq!(calls(&cache), 4);
+    let next = cache.next_refresh(&k).await.unwrap();
+    assert_eq!(
+        next - tokio::time::Instant::now(),
+        Duration::from_secs(60),
+        "an hour's Retry-After is capped at max_backoff"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn refreshes_spread_over_the_jitter_and_never_later_than_the_threshold() {
+    let config = CacheConfig {
+        seed: Some(7),
+        refresh_jitter: Duration::from_secs(300),
+        ..CacheConfig::new(1000)
+    };
+    let cache = TokenCache::new(FakeSource::new(Duration::ZERO), config);
+    let start = tokio::time::Instant::now();
+    let mut offsets = Vec::new();
+    for i in 0..200 {
+        let k = key(&format!("pod-{i}"), 3600);
+        cache.get(&k).await.unwrap();
+        offsets.push((cache.next_refresh(&k).await.unwrap() - start).as_secs_f64());
+    }
+    let threshold = 2880.0;
+    assert!(
+        offsets.iter().all(|&at| (threshold - 300.0..=threshold).contains(&at)),
+        "{offsets:?}"
+    );
+    let early = offsets.iter().filter(|&&at| at < threshold - 150.0).count();
+    assert!(
+        (60..=140).contains(&early),
+        "about half in the first half of the window: {early}"
+    );
+}
+
+#[test]
+fn backoff_steps_double_up_to_the_bound_and_jitter_only_shortens_them() {
+    let config = CacheConfig::new(1);
+    let seconds = |failures, jitter| config.backoff(failures, jitter, None).as_secs_f64();
+    assert_eq!(
+        [1, 2, 3, 7, 8, 40].map(|failures| seconds(failures, 0.0)),
+        [1.0, 2.0, 4.0, 60.0, 60.0, 60.0]
+    );
+    assert_eq!(seconds(3, 1.0), 2.0, "at most half of a step is random");
+    assert_eq!(seconds(3, 0.5), 3.0);
+    assert_eq!(
+        config.backoff(1, 1.0, Some(Duration::from_secs(10))),
+        Duration::from_secs(10)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -242,7 +325,7 @@ proptest! {
     #[test]
     fn refresh_threshold(lifetime in 600u64..=4 * 24 * 3600, fraction in 0.0f64..1.2) {
         let age = (lifetime as f64 * fraction) as u64;
-        let threshold = refresh_after(Duration::from_secs(lifetime), Duration::from_secs(24 * 3600));
+        let threshold = refresh_after(Duration::from_secs(lifetime), Duration::from_secs(24 * 3600), Duration::ZERO);
         let expected = if Duration::from_secs(age) > threshold { 2 } else { 1 };
         prop_assert_eq!(requests_after(lifetime, age), expected);
     }

@@ -57,7 +57,12 @@ impl RequestCounter {
             scope,
             code,
         };
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner).entry(series).or_default() += 1;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(series)
+            .or_default() += 1;
     }
 
     /// The exposition text.

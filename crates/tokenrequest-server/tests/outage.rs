@@ -48,8 +48,12 @@ async fn metrics_count_token_requests_per_code_and_need_credentials() {
     let api = Api::new();
     api.fixture().await;
     for audiences in [json!(["vault"]), json!(["vault"]), json!("not a list")] {
-        api.call(Method::POST, TOKEN_PATH, Some(json!({"spec": {"audiences": audiences}})))
-            .await;
+        api.call(
+            Method::POST,
+            TOKEN_PATH,
+            Some(json!({"spec": {"audiences": audiences}})),
+        )
+        .await;
     }
     let reply = api.call(Method::GET, "/metrics", None).await;
     assert_eq!(reply.status, StatusCode::OK);

@@ -146,7 +146,9 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
     request.extensions_mut().insert(user);
     let query = request.uri().query().map(str::to_owned);
     let response = next.run(request).await;
-    state.requests().record(&info, query.as_deref(), response.status().as_u16());
+    state
+        .requests()
+        .record(&info, query.as_deref(), response.status().as_u16());
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && !response.headers().contains_key(http::header::CONTENT_TYPE)
     {

@@ -57,17 +57,18 @@ pub async fn create_token(
     // The evaluation and the signature (an RSA signature is ~0.4 ms of CPU) run on the blocking pool, so that a
     // queue of signatures never holds up the async workers that serve other connections (issue 17).
     let object = decoded.object;
-    let answer = tokio::task::spawn_blocking(move || {
-        respond(&state, &namespace, &name, query.as_deref(), &headers, object)
-    })
-    .await;
+    let answer =
+        tokio::task::spawn_blocking(move || respond(&state, &namespace, &name, query.as_deref(), &headers, object))
+            .await;
     let response = match answer {
         Ok(Ok((response, clamp_warning))) => {
             warnings.extend(clamp_warning);
             response
         }
         Ok(Err(error)) => error.into_response(),
-        Err(failed) => ApiError::from(status::internal_error(&format!("token request failed: {failed}"))).into_response(),
+        Err(failed) => {
+            ApiError::from(status::internal_error(&format!("token request failed: {failed}"))).into_response()
+        }
     };
     Ok(with_warnings(response, &warnings))
 }
