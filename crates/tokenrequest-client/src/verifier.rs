@@ -2,14 +2,22 @@
 //! document and JWKS only (R25, R26), without asking the API server about the token.
 //!
 //! What is checked, in kube-apiserver's order (R21): the algorithm (asymmetric only: `alg: none` and HMAC are
-//! refused before any key is looked at), the issuer, the key (`kid`, refetching the JWKS once when it is unknown,
-//! for key rotation), the signature, the audience, then the times with a leeway. The leeway defaults to 60 s,
-//! go-jose's `DefaultLeeway`, which kube-apiserver applies to `exp`, `nbf` and `iat`.
-//! Signature checks are done by `jsonwebtoken`; nothing here touches bytes of a key or a signature.
+//! refused before any key is looked at), the issuer, the key (`kid`), the signature, the audience, then the times
+//! with a leeway. The leeway defaults to 60 s, go-jose's `DefaultLeeway`, which kube-apiserver applies to `exp`,
+//! `nbf` and `iat`. Signature checks are done by `jsonwebtoken`; nothing here touches bytes of a key or a signature.
+//!
+//! Keys are learnt once and kept. A token with an unknown `kid` is what key rotation looks like, so it triggers a
+//! refetch of the key set, but at most one per [`VerifierConfig::refetch_interval`] (go-oidc's remote key set
+//! refetches on every unknown `kid`, which lets anyone who can send tokens make the verifier hammer the issuer):
+//! 1,000 tokens with an unknown `kid` make at most one request in an interval, and concurrent verifications wait
+//! for the same refetch. Verifications with known keys never wait for a lock held across a fetch.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -29,7 +37,13 @@ pub struct VerifierConfig {
     pub issuer: Option<String>,
     /// Clock skew allowed on `exp`, `nbf` and `iat`.
     pub leeway: Duration,
+    /// The least time between two fetches of the key set caused by unknown key ids.
+    pub refetch_interval: Duration,
 }
+
+/// The default [`VerifierConfig::refetch_interval`]: a rotated key is picked up within 30 s, and an unknown `kid`
+/// costs the issuer at most two requests a minute.
+pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
 impl VerifierConfig {
     /// Accepts `audiences` from the discovered issuer with kube-apiserver's 60 s leeway.
@@ -38,6 +52,7 @@ impl VerifierConfig {
             audiences,
             issuer: None,
             leeway: Duration::from_secs(LEEWAY_SECONDS.unsigned_abs()),
+            refetch_interval: DEFAULT_REFETCH_INTERVAL,
         }
     }
 }
@@ -60,7 +75,8 @@ pub enum VerifyError {
     /// No `kid` in the header.
     #[error("token header has no key id (kid)")]
     MissingKeyId,
-    /// No key with the token's `kid`, even after refetching the key set.
+    /// No key with the token's `kid`, even after refetching the key set (or within the refetch interval of the
+    /// last fetch).
     #[error("no key with id {0:?} in the issuer's key set")]
     UnknownKeyId(String),
     /// The key cannot verify this algorithm (e.g. an RSA key for ES256), or is not a public key.
@@ -130,6 +146,7 @@ pub struct VerifiedToken {
 struct KeyCache {
     issuer: String,
     keys: HashMap<String, Option<Arc<DecodingKey>>>,
+    fetched_at: Instant,
 }
 
 impl KeyCache {
@@ -139,7 +156,11 @@ impl KeyCache {
             .iter()
             .filter_map(|jwk| Some((jwk.common.key_id.clone()?, public_key(jwk))))
             .collect();
-        Self { issuer, keys }
+        Self {
+            issuer,
+            keys,
+            fetched_at: Instant::now(),
+        }
     }
 }
 
@@ -155,7 +176,11 @@ fn public_key(jwk: &Jwk) -> Option<Arc<DecodingKey>> {
 pub struct Verifier<S: KeySource = crate::oidc::ClusterKeySource> {
     source: S,
     config: VerifierConfig,
-    keys: tokio::sync::Mutex<Option<KeyCache>>,
+    /// The keys as last fetched: read by every verification, replaced by a fetch.
+    keys: RwLock<Option<Arc<KeyCache>>>,
+    /// Held across a fetch, so that concurrent callers share one.
+    fetching: tokio::sync::Mutex<()>,
+    fetches: AtomicU64,
 }
 
 impl<S: KeySource> Verifier<S> {
@@ -164,8 +189,15 @@ impl<S: KeySource> Verifier<S> {
         Self {
             source,
             config,
-            keys: tokio::sync::Mutex::new(None),
+            keys: RwLock::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+            fetches: AtomicU64::new(0),
         }
+    }
+
+    /// How many times the key set was fetched.
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
     }
 
     /// Verifies `token` now.
@@ -196,46 +228,51 @@ impl<S: KeySource> Verifier<S> {
     /// The expected issuer and the key `kid`. A token from a foreign issuer is reported before its key is looked
     /// up, as kube-apiserver does (R21), so it never causes a refetch.
     async fn issuer_and_key(&self, token_issuer: &str, kid: &str) -> Result<Option<Arc<DecodingKey>>, VerifyError> {
-        let mut guard = self.keys.lock().await;
-        let (mut current, fetched_now) = match guard.take() {
-            Some(cached) => (cached, false),
-            None => (self.fetch().await?, true),
+        let cached = match self.cached() {
+            Some(cached) => cached,
+            None => self.refetch(None).await?,
         };
-        let found = self.lookup(&mut current, fetched_now, token_issuer, kid).await;
-        *guard = Some(current);
-        found
-    }
-
-    async fn lookup(
-        &self,
-        current: &mut KeyCache,
-        fetched_now: bool,
-        token_issuer: &str,
-        kid: &str,
-    ) -> Result<Option<Arc<DecodingKey>>, VerifyError> {
-        if token_issuer != current.issuer {
+        if token_issuer != cached.issuer {
             return Err(VerifyError::ForeignIssuer {
                 actual: token_issuer.to_owned(),
-                expected: current.issuer.clone(),
+                expected: cached.issuer.clone(),
             });
         }
-        if let Some(key) = current.keys.get(kid) {
+        if let Some(key) = cached.keys.get(kid) {
             return Ok(key.clone());
         }
-        if fetched_now {
+        if cached.fetched_at.elapsed() < self.config.refetch_interval {
             return Err(VerifyError::UnknownKeyId(kid.to_owned()));
         }
-        // An unknown kid is what key rotation looks like: refetch once.
         tracing::debug!(kid, "unknown key id, refetching the key set");
-        *current = self.fetch().await?;
-        current
+        let refetched = self.refetch(Some(&cached)).await?;
+        refetched
             .keys
             .get(kid)
             .cloned()
             .ok_or_else(|| VerifyError::UnknownKeyId(kid.to_owned()))
     }
 
+    fn cached(&self) -> Option<Arc<KeyCache>> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Fetches the key set unless another caller replaced `stale` while this one waited for the fetch lock.
+    async fn refetch(&self, stale: Option<&Arc<KeyCache>>) -> Result<Arc<KeyCache>, VerifyError> {
+        let _single_flight = self.fetching.lock().await;
+        if let Some(current) = self.cached() {
+            let replaced = stale.is_none_or(|stale| !Arc::ptr_eq(stale, &current));
+            if replaced {
+                return Ok(current);
+            }
+        }
+        let fresh = Arc::new(self.fetch().await?);
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
     async fn fetch(&self) -> Result<KeyCache, VerifyError> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
         let discovery = self.source.discovery().await?;
         let keys = self.source.key_set(&discovery.jwks_uri).await?;
         let issuer = self.config.issuer.clone().unwrap_or(discovery.issuer);

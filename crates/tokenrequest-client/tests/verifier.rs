@@ -85,6 +85,8 @@ impl KeySource for &FakeKeys {
     async fn key_set(&self, jwks_uri: &str) -> Result<JwkSet, FetchError> {
         assert_eq!(jwks_uri, "https://127.0.0.1:6443/openid/v1/jwks");
         self.fetches.fetch_add(1, Ordering::SeqCst);
+        // A fetch takes time, as over the network, so that concurrent verifications find it in flight.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         let jwks = self.jwks.lock().unwrap().clone();
         serde_json::from_value(jwks).map_err(|source| FetchError::Decode {
             what: "key set",
@@ -165,13 +167,19 @@ async fn refuses_a_symmetric_key_in_the_key_set() {
     assert!(matches!(err, VerifyError::KeyMismatch { .. }), "{err}");
 }
 
-#[tokio::test]
+/// Past the refetch interval since the last fetch.
+async fn after_the_refetch_interval() {
+    tokio::time::advance(tokenrequest_client::verifier::DEFAULT_REFETCH_INTERVAL).await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn refuses_an_unknown_kid_after_one_refetch() {
     let known = TestKey::generate("k1");
     let stranger = TestKey::generate("k2");
     let keys = FakeKeys::new(&[&known]);
     let verifier = verifier(&keys);
     verifier.verify_at(&known.sign(&claims()), NOW).await.unwrap();
+    after_the_refetch_interval().await;
     let err = verifier.verify_at(&stranger.sign(&claims()), NOW).await.unwrap_err();
     assert!(
         matches!(err, VerifyError::UnknownKeyId(ref kid) if kid == "k2"),
@@ -180,16 +188,62 @@ async fn refuses_an_unknown_kid_after_one_refetch() {
     assert_eq!(keys.fetches.load(Ordering::SeqCst), 2, "exactly one refetch");
 }
 
-#[tokio::test]
-async fn follows_key_rotation() {
+#[tokio::test(start_paused = true)]
+async fn follows_key_rotation_old_key_removed_new_key_added() {
     let old = TestKey::generate("old");
     let new = TestKey::generate("new");
     let keys = FakeKeys::new(&[&old]);
     let verifier = verifier(&keys);
-    verifier.verify_at(&old.sign(&claims()), NOW).await.unwrap();
-    keys.serve(&[&old, &new]);
+    let old_token = old.sign(&claims());
+    verifier.verify_at(&old_token, NOW).await.unwrap();
+    keys.serve(&[&new]);
+    after_the_refetch_interval().await;
     verifier.verify_at(&new.sign(&claims()), NOW).await.unwrap();
     assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
+    let err = verifier.verify_at(&old_token, NOW).await.unwrap_err();
+    assert!(
+        matches!(err, VerifyError::UnknownKeyId(ref kid) if kid == "old"),
+        "the removed key's tokens are refused: {err}"
+    );
+    assert_eq!(keys.fetches.load(Ordering::SeqCst), 2, "no refetch within the interval");
+}
+
+/// 1,000 tokens signed by a key the issuer does not publish, sent at once and then over two minutes: one fetch
+/// of the key set per refetch interval, never one per token.
+#[tokio::test(start_paused = true)]
+async fn unknown_kids_cannot_cause_a_refetch_storm() {
+    let known = TestKey::generate("k1");
+    let forged = TestKey::generate("forged");
+    let keys = FakeKeys::new(&[&known]);
+    let verifier = std::sync::Arc::new(Verifier::new(&keys, VerifierConfig::new(vec![])));
+    verifier.verify_at(&known.sign(&claims()), NOW).await.unwrap();
+    after_the_refetch_interval().await;
+    let token = forged.sign(&claims());
+    let concurrent = futures_util::future::join_all((0..1000).map(|_| verifier.verify_at(&token, NOW))).await;
+    assert!(
+        concurrent
+            .iter()
+            .all(|r| matches!(r, Err(VerifyError::UnknownKeyId(_))))
+    );
+    assert_eq!(
+        keys.fetches.load(Ordering::SeqCst),
+        2,
+        "1,000 concurrent unknown kids: one refetch"
+    );
+    for second in 0..120 {
+        for _ in 0..10 {
+            assert!(verifier.verify_at(&token, NOW + second).await.is_err());
+        }
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+    }
+    let intervals = 120 / tokenrequest_client::verifier::DEFAULT_REFETCH_INTERVAL.as_secs();
+    // A fetch takes 10 ms, so the intervals start at 0.01 s, 30.02 s, ...: one fewer can fit into 120 s.
+    let fetched = keys.fetches.load(Ordering::SeqCst);
+    assert!(
+        (2 + intervals - 1..=2 + intervals).contains(&fetched),
+        "then at most one refetch per interval: {fetched}"
+    );
+    assert_eq!(verifier.fetches(), keys.fetches.load(Ordering::SeqCst));
 }
 
 #[tokio::test]
