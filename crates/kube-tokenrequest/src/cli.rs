@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{conformance, controlplane, create, inspect, probe, review, verify};
+use crate::commands::{conformance, controlplane, create, credential, inspect, probe, review, verify};
 use crate::connection::ConnectionArgs;
 use crate::serve;
 
@@ -24,6 +24,9 @@ pub struct Cli {
 pub enum Command {
     /// Request a token for a service account (prints the token, like `kubectl create token`).
     Create(create::CreateArgs),
+    /// A kubeconfig credential plugin: hand kubectl a cached short-lived service-account token (`setup` writes
+    /// the kubeconfig).
+    Credential(credential::CredentialArgs),
     /// Show a token's header and claims without verifying it (never the signature).
     Inspect(inspect::InspectArgs),
     /// Verify a token against the cluster's OIDC keys: exit 0 and the subject, or exit 1 and why.

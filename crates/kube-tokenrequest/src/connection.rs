@@ -32,6 +32,17 @@ pub struct Connection {
 
 /// Connects as `args` say. Nothing is sent until the first request.
 pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
+    let config = client_config(args).await?;
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = kube::Client::try_from(config).context("cannot create a Kubernetes client")?;
+    Ok(Connection { client, namespace })
+}
+
+/// The kube-rs configuration `args` select, for callers that adjust it (timeouts, retries) before connecting.
+pub async fn client_config(args: &ConnectionArgs) -> anyhow::Result<kube::Config> {
     let options = KubeConfigOptions {
         context: args.context.clone(),
         ..KubeConfigOptions::default()
@@ -51,10 +62,5 @@ pub async fn connect(args: &ConnectionArgs) -> anyhow::Result<Connection> {
             .await
             .context("no cluster configured: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config")?,
     };
-    let namespace = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| config.default_namespace.clone());
-    let client = kube::Client::try_from(config).context("cannot create a Kubernetes client")?;
-    Ok(Connection { client, namespace })
+    Ok(config)
 }

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser as _};
 
 use crate::cli::{Cli, Command, CompletionsArgs, Shell};
-use crate::commands::{conformance, controlplane, create, inspect, probe, review, verify};
+use crate::commands::{conformance, controlplane, create, credential, inspect, probe, review, verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,6 +41,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let code = match cli.command {
         Command::Create(args) => create::run(&cli.connection, args, &mut stdout).await?,
+        Command::Credential(args) => credential::run(&cli.connection, args, &mut stdout).await?,
         Command::Inspect(args) => inspect::run(args, &mut stdout)?,
         Command::Verify(args) => verify::run(&cli.connection, args, &mut stdout).await?,
         Command::Review(args) => review::run(&cli.connection, args, &mut stdout).await?,

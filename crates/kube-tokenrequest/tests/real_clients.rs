@@ -94,28 +94,34 @@ struct Run {
 }
 
 fn kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Run {
+    // Output goes to files, not pipes: a large answer (kube-apiserver's /metrics) would fill a pipe nobody reads
+    // while this waits for the exit.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let mut child = Command::new(bin)
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
     let deadline = Instant::now() + KUBECTL_TIMEOUT;
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("{} {args:?} took longer than {KUBECTL_TIMEOUT:?}", bin.display());
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-    let output = child.wait_with_output().unwrap();
+    };
     Run {
-        ok: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        ok: status.success(),
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
     }
 }
 
@@ -716,4 +722,272 @@ fn apiserver_python_client() {
     };
     let control_plane = ControlPlane::start(&ControlPlaneConfig::new(bins)).expect("control plane starts");
     python_flow(&python, control_plane.kubeconfig_path());
+}
+
+/// The TokenRequests a server answered with 201, from its `/metrics` (`apiserver_request_total`), read as admin.
+fn tokens_issued(kubectl_bin: &Path, admin: &Path) -> u64 {
+    let metrics = ok(kubectl_bin, admin, &["get", "--raw", "/metrics"]);
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("apiserver_request_total{"))
+        .filter(|line| {
+            [
+                "code=\"201\"",
+                "resource=\"serviceaccounts\"",
+                "subresource=\"token\"",
+                "verb=\"POST\"",
+            ]
+            .iter()
+            .all(|label| line.contains(label))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// `kube-tokenrequest ARGS` with `env`: (success, stdout, stderr).
+fn plugin(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kube-tokenrequest"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kube-tokenrequest");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The client-go program `whoami` (controlplane/clients/whoami, built from the control plane's pinned Go module),
+/// or why it cannot be had.
+fn client_go_whoami(dir: &Path) -> Result<PathBuf, String> {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenrequest-envtest/controlplane");
+    let binary = dir.join("whoami");
+    let output = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg("./clients/whoami")
+        .current_dir(&module)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("go is not available: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("go build failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(binary)
+}
+
+/// A kube-rs program: the plugin's kubeconfig loaded by kube-rs (which runs the exec plugin), then a
+/// SelfSubjectReview; returns the username.
+fn kube_rs_whoami(kubeconfig: &Path) -> String {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let reviews = kube::Api::<SelfSubjectReview>::all(client);
+        let review = tokio::time::timeout(
+            KUBECTL_TIMEOUT,
+            reviews.create(&Default::default(), &SelfSubjectReview::default()),
+        )
+        .await
+        .expect("kube-rs answered in time")
+        .expect("kube-rs authenticated through the plugin");
+        review.status.unwrap().user_info.unwrap().username.unwrap()
+    })
+}
+
+/// The credential plugin against the server behind `admin`: `credential setup` writes a kubeconfig; kubectl,
+/// a kube-rs program and a client-go program authenticate as the service account through it; a second call in
+/// the refresh window and 20 parallel kubectl calls on an empty cache make one TokenRequest each (counted by the
+/// server's `/metrics`); bad input gets one line and a non-zero exit; no token ever shows outside the
+/// `ExecCredential`.
+fn credential_plugin_flow(kubectl_bin: &Path, admin: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let robot = dir.path().join("robot.yaml");
+    let admin_flags = ["--kubeconfig", admin.to_str().unwrap(), "-n", "plugin"];
+    ok(kubectl_bin, admin, &["create", "namespace", "plugin"]);
+    ok(
+        kubectl_bin,
+        admin,
+        &["-n", "plugin", "create", "serviceaccount", "robot"],
+    );
+    let setup = [
+        &admin_flags[..],
+        &["credential", "setup", "--service-account", "robot", "--duration", "1h"],
+        &[
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--write-kubeconfig",
+            robot.to_str().unwrap(),
+        ],
+    ]
+    .concat();
+    let (written, _, stderr) = plugin(&setup, &[]);
+    assert!(written, "setup: {stderr}");
+    let expected = "system:serviceaccount:plugin:robot";
+    let whoami = ["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"];
+
+    let before = tokens_issued(kubectl_bin, admin);
+    assert_eq!(ok(kubectl_bin, &robot, &whoami), expected);
+    assert_eq!(
+        tokens_issued(kubectl_bin, admin),
+        before + 1,
+        "the first call requests a token"
+    );
+    assert_eq!(ok(kubectl_bin, &robot, &whoami), expected);
+    assert_eq!(
+        tokens_issued(kubectl_bin, admin),
+        before + 1,
+        "a second call within the refresh window is served from the cache"
+    );
+    assert_eq!(kube_rs_whoami(&robot), expected, "kube-rs through the plugin");
+    match client_go_whoami(dir.path()) {
+        Ok(program) => {
+            let output = Command::new(&program)
+                .arg(&robot)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "client-go: {stderr}");
+            assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), expected);
+        }
+        Err(reason) => eprintln!("skipped: client-go through the plugin: {reason}"),
+    }
+    assert_eq!(
+        tokens_issued(kubectl_bin, admin),
+        before + 1,
+        "every client shared the cached token"
+    );
+
+    std::fs::remove_dir_all(&cache).unwrap();
+    let parallel: Vec<_> = (0..20)
+        .map(|_| {
+            let (bin, robot) = (kubectl_bin.to_owned(), robot.clone());
+            std::thread::spawn(move || kubectl(&bin, &robot, &["auth", "whoami", "-o", "name"]))
+        })
+        .collect();
+    for run in parallel.into_iter().map(|t| t.join().unwrap()) {
+        assert!(run.ok, "parallel kubectl: {}", run.stderr);
+    }
+    assert_eq!(
+        tokens_issued(kubectl_bin, admin),
+        before + 2,
+        "20 parallel kubectl calls on an empty cache: one TokenRequest"
+    );
+
+    // The plugin's own answer: an ExecCredential in the version kubectl asked for, and the only place a token is.
+    let plugin_flags = [&admin_flags[..], &["credential", "--service-account", "robot"]].concat();
+    let exec_info =
+        r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":false}}"#;
+    let cached = [
+        &plugin_flags[..],
+        &["--duration", "1h", "--cache-dir", cache.to_str().unwrap()],
+    ]
+    .concat();
+    let (answered, stdout, stderr) = plugin(&cached, &[("KUBERNETES_EXEC_INFO", exec_info)]);
+    assert!(answered, "{stderr}");
+    let credential: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(credential["apiVersion"], "client.authentication.k8s.io/v1beta1");
+    assert_eq!(credential["kind"], "ExecCredential");
+    assert!(credential["status"]["expirationTimestamp"].is_string());
+    assert_eq!(claims(credential["status"]["token"].as_str().unwrap())["sub"], expected);
+    assert_eq!(tokens_issued(kubectl_bin, admin), before + 2);
+
+    // A corrupt cache file is reported in one line and replaced.
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    std::fs::write(&entry, "{\"token\": \"half a").unwrap();
+    let (answered, _, stderr) = plugin(&cached, &[]);
+    assert!(answered, "{stderr}");
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    assert!(serde_json::from_slice::<Value>(&std::fs::read(&entry).unwrap()).is_ok());
+
+    // Bad input: one line on stderr, a non-zero exit, never a token.
+    let scratch = dir.path().join("scratch");
+    let scratch_flags = ["--cache-dir", scratch.to_str().unwrap()];
+    let no_context = [
+        &["--kubeconfig", admin.to_str().unwrap(), "--context", "nope"][..],
+        &["credential", "--service-account", "robot"],
+        &scratch_flags,
+    ]
+    .concat();
+    let ghost = [
+        &admin_flags[..],
+        &["credential", "--service-account", "ghost"],
+        &scratch_flags,
+    ]
+    .concat();
+    // The service account itself as the source: it may not create tokens (403).
+    let refused = [
+        &["--kubeconfig", robot.to_str().unwrap()][..],
+        &["credential", "--service-account", "robot"],
+        &scratch_flags,
+    ]
+    .concat();
+    for (args, message) in [
+        (&no_context, "nope"),
+        (&ghost, "serviceaccounts \"ghost\" not found"),
+        (&refused, "forbidden"),
+    ] {
+        let (answered, stdout, stderr) = plugin(args, &[]);
+        assert!(!answered, "{args:?} should fail");
+        assert!(stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: expected {message:?} in {stderr}");
+        assert!(
+            tokenrequest_types::token::find_jwt(&stderr, 0).is_none(),
+            "{args:?}: a token on stderr"
+        );
+    }
+}
+
+#[test]
+fn serve_credential_plugin() {
+    let kubectl_bin = match kubectl_on_path() {
+        Ok(path) => path,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let served = Served::start(&[]);
+    credential_plugin_flow(&kubectl_bin, &served.kubeconfig);
+}
+
+/// The same flow against the real kube-apiserver built by `cargo xtask controlplane build` (skipped, saying why,
+/// when it is not built).
+#[test]
+fn apiserver_credential_plugin() {
+    use tokenrequest_envtest::controlplane::{Binaries, ControlPlane, ControlPlaneConfig, PINNED_K8S_VERSION};
+    let kubectl_bin = match kubectl_on_path() {
+        Ok(path) => path,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let bins = match Binaries::locate(None, PINNED_K8S_VERSION) {
+        Ok(bins) => bins,
+        Err(e) => {
+            eprintln!("skipped: {e:#}");
+            return;
+        }
+    };
+    let control_plane = ControlPlane::start(&ControlPlaneConfig::new(bins)).expect("control plane starts");
+    credential_plugin_flow(&kubectl_bin, control_plane.kubeconfig_path());
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`TokenClient`] requests tokens (`POST .../serviceaccounts/{name}/token`) and reviews them (TokenReview).
 //! - [`Verifier`] verifies tokens offline against the cluster's OIDC discovery document and JWKS.
-//! - [`TokenCache`] hands out cached tokens and refreshes them the way kubelet's token manager does.
+//! - [`TokenCache`] hands out cached tokens and refreshes them the way kubelet's token manager does;
+//!   [`CredentialCache`] does the same on disk, for short-lived processes such as a kubeconfig credential plugin.
 //! - [`probe()`] infers a cluster's effective token policy through the public API alone.
 //!
 //! Architecture invariant: every TokenRequest rule (defaults, bounds, claim layout, the 3607 s extension) comes from
@@ -12,6 +13,7 @@
 
 mod api_call;
 pub mod cache;
+pub mod credential_cache;
 pub mod oidc;
 pub mod probe;
 mod scratch;
@@ -21,6 +23,7 @@ mod warning;
 
 pub use crate::api_call::ApiError;
 pub use crate::cache::{CacheConfig, CacheError, CacheKey, Clock, ManualClock, TokenCache, TokenSource};
+pub use crate::credential_cache::{Credential, CredentialCache, CredentialCacheError, Provenance};
 pub use crate::oidc::{ClusterKeySource, DiscoveryDocument, FetchError, IssuerKeySource, KeySource};
 pub use crate::probe::{ProbeError, ProbedPolicy, probe, probe_until};
 pub use crate::scratch::{PROBE_LABEL, ScratchError};

@@ -292,7 +292,11 @@ fn path_segment<'a>(what: &'static str, value: &'a str) -> Result<&'a str, Reque
     Ok(value)
 }
 
-fn issued_token(mut response: TokenRequest, warnings: Vec<String>, code: u16) -> Result<IssuedToken, RequestError> {
+pub(crate) fn issued_token(
+    mut response: TokenRequest,
+    warnings: Vec<String>,
+    code: u16,
+) -> Result<IssuedToken, RequestError> {
     let Some(status) = response.status.as_mut() else {
         return Err(RequestError::MissingToken { code });
     };

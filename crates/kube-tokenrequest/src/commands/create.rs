@@ -18,6 +18,20 @@ use crate::connection::connect;
 pub struct CreateArgs {
     /// The service account.
     pub service_account: String,
+    /// What to request.
+    #[command(flatten)]
+    pub request: RequestFlags,
+    /// Send `dryRun=All` (kube-apiserver still issues a real token).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "token")]
+    pub output: CreateFormat,
+}
+
+/// What a token is requested for: audiences, duration and binding (`create` and `credential`).
+#[derive(Debug, Clone, Args)]
+pub struct RequestFlags {
     /// An audience of the token (repeatable); default: the API server's audiences.
     #[arg(long = "audience", value_name = "AUDIENCE")]
     pub audiences: Vec<String>,
@@ -33,12 +47,6 @@ pub struct CreateArgs {
     /// The uid of the object to bind to (checked by the API server).
     #[arg(long, requires = "bound_object_name", value_name = "UID")]
     pub bound_object_uid: Option<String>,
-    /// Send `dryRun=All` (kube-apiserver still issues a real token).
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "token")]
-    pub output: CreateFormat,
 }
 
 /// `Pod`, `Secret` or `Node`, parsed by `tokenrequest-types`; the possible values are listed for help and
@@ -68,8 +76,9 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|e| format!("{e} (try 1h, 30m or 600s)"))
 }
 
-impl CreateArgs {
-    fn options(&self) -> anyhow::Result<TokenRequestOptions> {
+impl RequestFlags {
+    /// The request these flags describe.
+    pub fn options(&self, dry_run: bool) -> anyhow::Result<TokenRequestOptions> {
         let expiration_seconds = self
             .duration
             .map(|d| i64::try_from(d.as_secs()).context("--duration is too large"))
@@ -86,14 +95,14 @@ impl CreateArgs {
             audiences: self.audiences.clone(),
             expiration_seconds,
             bound_object,
-            dry_run: self.dry_run,
+            dry_run,
         })
     }
 }
 
 /// Runs `create`.
 pub async fn run(connection: &ConnectionArgs, args: CreateArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let options = args.options()?;
+    let options = args.request.options(args.dry_run)?;
     let cluster = connect(connection).await?;
     let issued = TokenClient::new(cluster.client)
         .request(&cluster.namespace, &args.service_account, &options)

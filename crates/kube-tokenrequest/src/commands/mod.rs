@@ -3,6 +3,7 @@
 pub mod conformance;
 pub mod controlplane;
 pub mod create;
+pub mod credential;
 pub mod inspect;
 pub mod probe;
 pub mod review;
