@@ -78,6 +78,14 @@ fn policy(overrides: &str) -> TokenPolicy {
     "audiences::r21_review_audience_mismatch",
     "audiences::r22_foreign_audience_refused_for_api",
 ])]
+#[case::jwks_without_kid(Fault::JwksWithoutKid, "", &[
+    "discovery::r25_jwks_keys",
+    "claims::r26_signature_verifies_with_jwks",
+])]
+#[case::wrong_discovery_content_type(Fault::WrongDiscoveryContentType, "", &[
+    "discovery::r25_openid_configuration",
+    "discovery::r25_jwks_keys",
+])]
 #[timeout(Duration::from_secs(90))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_is_caught(#[case] fault: Fault, #[case] overrides: &str, #[case] catching: &[&str]) {

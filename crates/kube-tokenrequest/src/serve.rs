@@ -34,9 +34,18 @@ pub struct ServeArgs {
           value_name = "true|false")]
     pub extend_token_expiration: bool,
     /// Algorithm of the signing key generated at start (ignored with --service-account-signing-key-file).
-    #[arg(long, value_parser = parse_alg, default_value = "RS256", value_name = "RS256|ES256")]
+    #[arg(long, value_parser = parse_alg, default_value = "RS256", value_name = "RS256|ES256|ES384|ES512")]
     pub signing_alg: SigningAlg,
-    /// `--service-account-signing-key-file`: PEM private key (RSA or EC P-256).
+    /// `--service-account-jwks-uri`: the `jwks_uri` OIDC discovery announces; default: this server's
+    /// `/openid/v1/jwks`.
+    #[arg(long, value_name = "URL")]
+    pub service_account_jwks_uri: Option<String>,
+    /// Let anonymous callers read OIDC discovery and the JWKS, as a ClusterRoleBinding of
+    /// `system:service-account-issuer-discovery` to `system:unauthenticated` does (external relying parties need
+    /// it; off by default, as in kube-apiserver).
+    #[arg(long)]
+    pub anonymous_issuer_discovery: bool,
+    /// `--service-account-signing-key-file`: PEM private key (RSA or EC P-256, P-384, P-521).
     #[arg(long, value_name = "PATH")]
     pub service_account_signing_key_file: Option<PathBuf>,
     /// Serving certificate (PEM); default: a CA and certificate made at start.
@@ -81,6 +90,8 @@ impl ServeArgs {
         config.max_token_expiration = (!self.max_token_expiration.is_zero()).then_some(self.max_token_expiration);
         config.extend_token_expiration = self.extend_token_expiration;
         config.signing_alg = self.signing_alg;
+        config.jwks_uri.clone_from(&self.service_account_jwks_uri);
+        config.anonymous_issuer_discovery = self.anonymous_issuer_discovery;
         config.signing_key_pem = self.service_account_signing_key_file.as_deref().map(read).transpose()?;
         config.tls = tls;
         config.controllers = self.controllers;

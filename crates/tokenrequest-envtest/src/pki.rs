@@ -62,10 +62,16 @@ fn service_account_key_pem(alg: SigningAlg) -> Result<String> {
             let pair = KeyPair::try_from(der.as_ref()).context("re-reading the RSA key")?;
             Ok(pair.serialize_pem())
         }
-        SigningAlg::ES256 => Ok(KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .context("generating a P-256 key")?
-            .serialize_pem()),
+        SigningAlg::ES256 => ec_key_pem(&rcgen::PKCS_ECDSA_P256_SHA256),
+        SigningAlg::ES384 => ec_key_pem(&rcgen::PKCS_ECDSA_P384_SHA384),
+        SigningAlg::ES512 => ec_key_pem(&rcgen::PKCS_ECDSA_P521_SHA512),
     }
+}
+
+fn ec_key_pem(alg: &'static rcgen::SignatureAlgorithm) -> Result<String> {
+    Ok(KeyPair::generate_for(alg)
+        .with_context(|| format!("generating an {alg:?} key"))?
+        .serialize_pem())
 }
 
 /// `bytes` random bytes from the system RNG, hex encoded.

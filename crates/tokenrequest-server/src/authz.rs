@@ -9,7 +9,9 @@
 //!   staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go (`forbiddenMessage`).
 //!
 //! Anonymous callers may not read discovery or OIDC metadata: the default bootstrap policy binds those roles to
-//! authenticated users and service accounts only (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go).
+//! authenticated users and service accounts only (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go),
+//! unless the server is told that `system:service-account-issuer-discovery` is also bound to
+//! `system:unauthenticated` (`anonymous_issuer_discovery`), as external relying parties need.
 
 use tokenrequest_types::status::{self, ResourceTarget};
 
@@ -37,8 +39,9 @@ const ISSUER_DISCOVERY_PATHS: &[&str] = &[
 ];
 
 /// Allows or denies a request; a denial is the 403 `Status` kube-apiserver sends.
-pub fn authorize(user: &User, info: &RequestInfo) -> Result<(), ApiError> {
-    if allowed(user, info) {
+pub fn authorize(user: &User, info: &RequestInfo, anonymous_issuer_discovery: bool) -> Result<(), ApiError> {
+    let issuer_discovery = info.verb == "get" && ISSUER_DISCOVERY_PATHS.contains(&info.path.as_str());
+    if allowed(user, info) || (anonymous_issuer_discovery && !info.is_resource_request && issuer_discovery) {
         return Ok(());
     }
     Err(denial(user, info))
@@ -102,7 +105,7 @@ mod tests {
     fn r27_forbidden_message_for_token_create() {
         let sa = user(UserKind::ServiceAccount, "system:serviceaccount:ns:sa");
         let info = RequestInfo::parse(&Method::POST, "/api/v1/namespaces/ns/serviceaccounts/other/token", None);
-        let err = authorize(&sa, &info).unwrap_err();
+        let err = authorize(&sa, &info, false).unwrap_err();
         assert_eq!(
             err.status().message.as_deref(),
             Some(
@@ -115,18 +118,30 @@ mod tests {
     #[test]
     fn anonymous_sees_only_public_info() {
         let anon = user(UserKind::Anonymous, "system:anonymous");
-        assert!(authorize(&anon, &RequestInfo::parse(&Method::GET, "/version", None)).is_ok());
-        let err = authorize(&anon, &RequestInfo::parse(&Method::GET, "/api", None)).unwrap_err();
+        assert!(authorize(&anon, &RequestInfo::parse(&Method::GET, "/version", None), false).is_ok());
+        let err = authorize(&anon, &RequestInfo::parse(&Method::GET, "/api", None), false).unwrap_err();
         assert_eq!(
             err.status().message.as_deref(),
             Some("forbidden: User \"system:anonymous\" cannot get path \"/api\"")
         );
-        let err = authorize(&anon, &RequestInfo::parse(&Method::GET, "/api/v1/nodes", None)).unwrap_err();
+        let err = authorize(&anon, &RequestInfo::parse(&Method::GET, "/api/v1/nodes", None), false).unwrap_err();
         assert_eq!(
             err.status().message.as_deref(),
             Some(
                 "nodes is forbidden: User \"system:anonymous\" cannot list resource \"nodes\" in API group \"\" at the cluster scope"
             )
         );
+    }
+
+    #[test]
+    fn anonymous_issuer_discovery_opens_only_discovery_and_the_jwks() {
+        let anon = user(UserKind::Anonymous, "system:anonymous");
+        for path in ["/.well-known/openid-configuration", "/openid/v1/jwks"] {
+            let info = RequestInfo::parse(&Method::GET, path, None);
+            assert!(authorize(&anon, &info, false).is_err(), "{path} closed by default");
+            assert!(authorize(&anon, &info, true).is_ok(), "{path} open with the binding");
+        }
+        let api = RequestInfo::parse(&Method::GET, "/api", None);
+        assert!(authorize(&anon, &api, true).is_err());
     }
 }

@@ -30,6 +30,10 @@ pub struct ServerConfig {
     pub tls: Option<(String, String)>,
     /// `--service-account-jwks-uri`; `None` means `https://{listen address}/openid/v1/jwks`.
     pub jwks_uri: Option<String>,
+    /// Whether anonymous callers may read OIDC discovery and the JWKS, as after
+    /// `kubectl create clusterrolebinding oidc-reviewer --clusterrole=system:service-account-issuer-discovery
+    /// --group=system:unauthenticated` (off by default, as in kube-apiserver's bootstrap policy).
+    pub anonymous_issuer_discovery: bool,
     /// Which of kube-controller-manager's controllers run beside the API (`default` service accounts, namespace
     /// deletion); [`Controllers::None`] is a bare kube-apiserver.
     pub controllers: Controllers,
@@ -55,6 +59,7 @@ impl ServerConfig {
             signing_key_pem: None,
             tls: None,
             jwks_uri: None,
+            anonymous_issuer_discovery: false,
             controllers: Controllers::All,
             namespace_finalize_after: DEFAULT_NAMESPACE_FINALIZE_AFTER,
             fault: None,

@@ -37,11 +37,16 @@ pub enum Fault {
     WrongStatusCode,
     /// `review-ignores-audience`: TokenReview accepts a token whatever its audiences (R21, R23).
     ReviewIgnoresAudience,
+    /// `jwks-without-kid`: the JWKS lists its keys without `kid`, so no relying party can pick the key of a
+    /// token (R25; AWS STS: "Couldn't retrieve verification key").
+    JwksWithoutKid,
+    /// `wrong-discovery-content-type`: the discovery document and the JWKS are served as `text/plain` (R25).
+    WrongDiscoveryContentType,
 }
 
 impl Fault {
     /// Every fault, in the order of the flag's documentation.
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 15] = [
         Fault::NoClamp,
         Fault::NoExtension,
         Fault::AlwaysExtend,
@@ -55,6 +60,8 @@ impl Fault {
         Fault::NoNodeClaim,
         Fault::WrongStatusCode,
         Fault::ReviewIgnoresAudience,
+        Fault::JwksWithoutKid,
+        Fault::WrongDiscoveryContentType,
     ];
 
     /// The name used on the command line.
@@ -73,6 +80,8 @@ impl Fault {
             Fault::NoNodeClaim => "no-node-claim",
             Fault::WrongStatusCode => "wrong-status-code",
             Fault::ReviewIgnoresAudience => "review-ignores-audience",
+            Fault::JwksWithoutKid => "jwks-without-kid",
+            Fault::WrongDiscoveryContentType => "wrong-discovery-content-type",
         }
     }
 }
@@ -95,7 +104,9 @@ impl Fault {
             | Fault::WrongIssuer
             | Fault::ReuseJti
             | Fault::WrongStatusCode
-            | Fault::ReviewIgnoresAudience => {}
+            | Fault::ReviewIgnoresAudience
+            | Fault::JwksWithoutKid
+            | Fault::WrongDiscoveryContentType => {}
         }
         deviations
     }

@@ -10,6 +10,7 @@ use serde_json::json;
 use tokenrequest_types::status;
 
 use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::state::AppState;
 
 const CACHE: &str = "public, max-age=3600";
@@ -58,19 +59,38 @@ pub async fn configuration(State(state): State<AppState>, headers: HeaderMap) ->
         "id_token_signing_alg_values_supported": [state.signer().alg().as_str()],
     });
     Ok((
-        [(CONTENT_TYPE, "application/json"), (CACHE_CONTROL, CACHE)],
+        [
+            (CONTENT_TYPE, content_type(&state, "application/json")),
+            (CACHE_CONTROL, CACHE),
+        ],
         body.to_string(),
     )
         .into_response())
+}
+
+/// `produces`, unless a fault serves discovery with the wrong type.
+fn content_type(state: &AppState, produces: &'static str) -> &'static str {
+    if state.faulty(Fault::WrongDiscoveryContentType) {
+        "text/plain; charset=utf-8"
+    } else {
+        produces
+    }
 }
 
 /// `GET /openid/v1/jwks`.
 pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     served(&state)?;
     accepts(&headers, "application/jwk-set+json")?;
-    let body = json!({"keys": [state.signer().jwk()]});
+    let mut key = state.signer().jwk().clone();
+    if state.faulty(Fault::JwksWithoutKid) {
+        key.as_object_mut().map(|jwk| jwk.remove("kid"));
+    }
+    let body = json!({ "keys": [key] });
     Ok((
-        [(CONTENT_TYPE, "application/jwk-set+json"), (CACHE_CONTROL, CACHE)],
+        [
+            (CONTENT_TYPE, content_type(&state, "application/jwk-set+json")),
+            (CACHE_CONTROL, CACHE),
+        ],
         body.to_string(),
     )
         .into_response())

@@ -32,7 +32,62 @@ pub struct Signer {
 
 enum Key {
     Rsa(aws_lc_rs::rsa::KeyPair),
-    Ec(EcdsaKeyPair),
+    Ec(EcdsaKeyPair, Curve),
+}
+
+/// The ECDSA curves kube-apiserver signs with, each with its one JWS algorithm (pkg/serviceaccount/jwt.go,
+/// `signerFromECDSAPrivateKey`: P-256 → ES256, P-384 → ES384, P-521 → ES512).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Curve {
+    P256,
+    P384,
+    P521,
+}
+
+impl Curve {
+    const ALL: [Curve; 3] = [Curve::P256, Curve::P384, Curve::P521];
+
+    fn of(alg: SigningAlg) -> Option<Self> {
+        match alg {
+            SigningAlg::RS256 => None,
+            SigningAlg::ES256 => Some(Curve::P256),
+            SigningAlg::ES384 => Some(Curve::P384),
+            SigningAlg::ES512 => Some(Curve::P521),
+        }
+    }
+
+    fn alg(self) -> SigningAlg {
+        match self {
+            Curve::P256 => SigningAlg::ES256,
+            Curve::P384 => SigningAlg::ES384,
+            Curve::P521 => SigningAlg::ES512,
+        }
+    }
+
+    fn signing(self) -> &'static signature::EcdsaSigningAlgorithm {
+        match self {
+            Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
+        }
+    }
+
+    fn verification(self) -> &'static signature::EcdsaVerificationAlgorithm {
+        match self {
+            Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED,
+            Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED,
+        }
+    }
+
+    /// The JWK `crv` (RFC 7518 6.2.1.1).
+    fn name(self) -> &'static str {
+        match self {
+            Curve::P256 => "P-256",
+            Curve::P384 => "P-384",
+            Curve::P521 => "P-521",
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -42,32 +97,36 @@ struct Header<'a> {
 }
 
 impl Signer {
-    /// Generates a key for `alg` (RSA 2048 for RS256, P-256 for ES256), as kube-apiserver's test setups do.
+    /// Generates a key for `alg` (RSA 2048 for RS256, the curve of an ES algorithm), as kube-apiserver's test
+    /// setups do.
     pub fn generate(alg: SigningAlg) -> Result<Self, ServerError> {
-        let key = match alg {
-            SigningAlg::RS256 => Key::Rsa(aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).map_err(key_err)?),
-            SigningAlg::ES256 => {
-                Key::Ec(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(key_err)?)
-            }
+        let key = match Curve::of(alg) {
+            None => Key::Rsa(aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).map_err(key_err)?),
+            Some(curve) => Key::Ec(EcdsaKeyPair::generate(curve.signing()).map_err(key_err)?, curve),
         };
         Self::new(key)
     }
 
-    /// Loads `--service-account-signing-key-file`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC P-256). The key's type decides
-    /// the algorithm, as in kube-apiserver.
+    /// Loads `--service-account-signing-key-file`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC P-256, P-384, P-521). The
+    /// key's type decides the algorithm, as in kube-apiserver.
     pub fn from_pem(pem: &str) -> Result<Self, ServerError> {
         let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| ServerError::SigningKey(e.to_string()))?;
-        let p256 = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let ec = |parse: &dyn Fn(Curve) -> Option<EcdsaKeyPair>| {
+            Curve::ALL
+                .into_iter()
+                .find_map(|curve| parse(curve).map(|key| Key::Ec(key, curve)))
+                .ok_or_else(|| ServerError::SigningKey("not an RSA, P-256, P-384 or P-521 key".to_owned()))
+        };
         let key = match &der {
             PrivateKeyDer::Pkcs1(k) => {
                 Key::Rsa(aws_lc_rs::rsa::KeyPair::from_der(k.secret_pkcs1_der()).map_err(key_err)?)
             }
             PrivateKeyDer::Sec1(k) => {
-                Key::Ec(EcdsaKeyPair::from_private_key_der(p256, k.secret_sec1_der()).map_err(key_err)?)
+                ec(&|curve| EcdsaKeyPair::from_private_key_der(curve.signing(), k.secret_sec1_der()).ok())?
             }
             PrivateKeyDer::Pkcs8(k) => match aws_lc_rs::rsa::KeyPair::from_pkcs8(k.secret_pkcs8_der()) {
                 Ok(rsa) => Key::Rsa(rsa),
-                Err(_) => Key::Ec(EcdsaKeyPair::from_pkcs8(p256, k.secret_pkcs8_der()).map_err(key_err)?),
+                Err(_) => ec(&|curve| EcdsaKeyPair::from_pkcs8(curve.signing(), k.secret_pkcs8_der()).ok())?,
             },
             _ => return Err(ServerError::SigningKey("unsupported private key format".to_owned())),
         };
@@ -88,17 +147,17 @@ impl Signer {
                 });
                 (spki, jwk)
             }
-            Key::Ec(k) => {
+            Key::Ec(k, curve) => {
                 let public = k.public_key();
                 let spki = public.as_der().map_err(key_err)?.as_ref().to_vec();
-                // An uncompressed P-256 point: 0x04 || x (32 bytes) || y (32 bytes).
+                // An uncompressed point: 0x04 || x || y, each coordinate the curve's size.
                 let point = public.as_ref();
-                let (x, y) = point[1..].split_at(32);
+                let (x, y) = point[1..].split_at((point.len() - 1) / 2);
                 let jwk = serde_json::json!({
                     "use": "sig",
                     "kty": "EC",
-                    "alg": "ES256",
-                    "crv": "P-256",
+                    "alg": curve.alg().as_str(),
+                    "crv": curve.name(),
                     "x": URL_SAFE_NO_PAD.encode(x),
                     "y": URL_SAFE_NO_PAD.encode(y),
                 });
@@ -115,7 +174,7 @@ impl Signer {
     pub fn alg(&self) -> SigningAlg {
         match self.key {
             Key::Rsa(_) => SigningAlg::RS256,
-            Key::Ec(_) => SigningAlg::ES256,
+            Key::Ec(_, curve) => curve.alg(),
         }
     }
 
@@ -155,7 +214,7 @@ impl Signer {
                     .map_err(|_| SignError)?;
                 Ok(sig)
             }
-            Key::Ec(k) => Ok(k.sign(&rng, message).map_err(|_| SignError)?.as_ref().to_vec()),
+            Key::Ec(k, _) => Ok(k.sign(&rng, message).map_err(|_| SignError)?.as_ref().to_vec()),
         }
     }
 
@@ -176,7 +235,7 @@ impl Signer {
             Key::Rsa(k) => UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, k.public_key().as_ref())
                 .verify(signing_input.as_bytes(), &sig)
                 .is_ok(),
-            Key::Ec(k) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
+            Key::Ec(k, curve) => UnparsedPublicKey::new(curve.verification(), k.public_key().as_ref())
                 .verify(signing_input.as_bytes(), &sig)
                 .is_ok(),
         };
@@ -210,7 +269,7 @@ mod tests {
 
     #[test]
     fn r18_header_is_exactly_alg_and_kid() {
-        for alg in [SigningAlg::RS256, SigningAlg::ES256] {
+        for alg in SigningAlg::ALL {
             let signer = Signer::generate(alg).unwrap();
             let token = signer.sign(&claims()).unwrap();
             let header = token.expose().split('.').next().unwrap();
@@ -230,6 +289,32 @@ mod tests {
         let (input, _) = mine.expose().rsplit_once('.').unwrap();
         let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode([0u8; 64]));
         assert_eq!(signer.verify(&forged).unwrap_err(), TokenRejection::BadSignature);
+    }
+
+    #[test]
+    fn ec_keys_publish_their_curve_and_full_coordinates() {
+        for (alg, crv, bytes) in [
+            (SigningAlg::ES256, "P-256", 32),
+            (SigningAlg::ES384, "P-384", 48),
+            (SigningAlg::ES512, "P-521", 66),
+        ] {
+            let jwk = Signer::generate(alg).unwrap().jwk().clone();
+            assert_eq!(
+                (jwk["alg"].as_str(), jwk["crv"].as_str()),
+                (Some(alg.as_str()), Some(crv))
+            );
+            for coordinate in ["x", "y"] {
+                let decoded = URL_SAFE_NO_PAD.decode(jwk[coordinate].as_str().unwrap()).unwrap();
+                assert_eq!(decoded.len(), bytes, "{crv} {coordinate}");
+            }
+        }
+    }
+
+    #[test]
+    fn loads_a_p384_key_as_es384() {
+        let generated = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        let signer = Signer::from_pem(&generated.serialize_pem()).unwrap();
+        assert_eq!(signer.alg(), SigningAlg::ES384);
     }
 
     #[test]

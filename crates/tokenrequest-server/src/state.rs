@@ -28,6 +28,7 @@ struct Inner {
     issuer: String,
     policy: TokenPolicy,
     jwks_uri: String,
+    anonymous_issuer_discovery: bool,
     fault: Option<Fault>,
     signer: Signer,
     store: RwLock<Store>,
@@ -78,6 +79,7 @@ impl AppState {
             issuer: config.issuer.clone(),
             policy,
             jwks_uri,
+            anonymous_issuer_discovery: config.anonymous_issuer_discovery,
             fault: config.fault,
             signer,
             store: RwLock::new(store),
@@ -100,6 +102,11 @@ impl AppState {
     /// The `jwks_uri` announced by OIDC discovery.
     pub fn jwks_uri(&self) -> &str {
         &self.0.jwks_uri
+    }
+
+    /// Whether anonymous callers may read OIDC discovery and the JWKS.
+    pub fn anonymous_issuer_discovery(&self) -> bool {
+        self.0.anonymous_issuer_discovery
     }
 
     /// The bearer token of the `system:masters` admin user written into the kubeconfig.

@@ -51,6 +51,7 @@ impl Fixture {
             alg: match alg {
                 SigningAlg::RS256 => Algorithm::RS256,
                 SigningAlg::ES256 => Algorithm::ES256,
+                SigningAlg::ES384 | SigningAlg::ES512 => unreachable!("these tests use RS256 and ES256 keys"),
             },
             token: String::new(),
         };
@@ -163,6 +164,7 @@ impl Fixture {
 fn throwaway_key_pem(alg: SigningAlg) -> String {
     use aws_lc_rs::encoding::AsDer as _;
     let der = match alg {
+        SigningAlg::ES384 | SigningAlg::ES512 => unreachable!("these tests use RS256 and ES256 keys"),
         SigningAlg::ES256 => {
             let key =
                 aws_lc_rs::signature::EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING)
@@ -275,6 +277,7 @@ fn public_key_der(private_pem: &str, alg: SigningAlg) -> Vec<u8> {
         )
         .expect("PEM body");
     match alg {
+        SigningAlg::ES384 | SigningAlg::ES512 => unreachable!("these tests use RS256 and ES256 keys"),
         SigningAlg::ES256 => {
             let key = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
                 &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,

@@ -18,14 +18,24 @@ pub enum SigningAlg {
     RS256,
     /// ECDSA P-256 with SHA-256.
     ES256,
+    /// ECDSA P-384 with SHA-384.
+    ES384,
+    /// ECDSA P-521 with SHA-512.
+    ES512,
 }
 
 impl SigningAlg {
+    /// Every algorithm kube-apiserver signs service-account tokens with: one per key type it accepts
+    /// (pkg/serviceaccount/jwt.go: RSA → RS256, ECDSA P-256/P-384/P-521 → ES256/ES384/ES512).
+    pub const ALL: [SigningAlg; 4] = [Self::RS256, Self::ES256, Self::ES384, Self::ES512];
+
     /// The `alg` header value.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RS256 => "RS256",
             Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
         }
     }
 }
@@ -40,13 +50,12 @@ impl FromStr for SigningAlg {
     type Err = PolicyError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "RS256" => Ok(Self::RS256),
-            "ES256" => Ok(Self::ES256),
-            other => Err(PolicyError::Value {
+        match Self::ALL.into_iter().find(|alg| alg.as_str() == s) {
+            Some(alg) => Ok(alg),
+            None => Err(PolicyError::Value {
                 key: "alg",
-                value: other.to_owned(),
-                expected: "RS256 or ES256",
+                value: s.to_owned(),
+                expected: "RS256, ES256, ES384 or ES512",
             }),
         }
     }

@@ -138,7 +138,7 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
             ApiError::from(status::service_unavailable("the connection is dropped (outage)")).into_response()
         });
     }
-    if let Err(denied) = authz::authorize(&user, &info) {
+    if let Err(denied) = authz::authorize(&user, &info, state.anonymous_issuer_discovery()) {
         tracing::info!(user = %user.username, verb = %info.verb, path = %info.path, "forbidden");
         return denied.into_response();
     }
