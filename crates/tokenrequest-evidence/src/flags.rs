@@ -3,6 +3,7 @@
 //! they are.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokenrequest_envtest::controlplane::PINNED_K8S_VERSION;
@@ -44,6 +45,23 @@ pub(crate) struct BenchArgs {
     /// Where to write the Markdown table (default: target/bench/results.md).
     #[arg(long)]
     pub(crate) markdown: Option<PathBuf>,
+    /// `refresh`: simulated pods, each holding one pod-bound token.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) pods: usize,
+    /// `refresh`: pods started per second (kubelet's first TokenRequest of each pod, the start wave).
+    #[arg(long, default_value_t = 200.0)]
+    pub(crate) pod_start_rate: f64,
+    /// `refresh`: the cache's refresh jitter, one refresh wave per value (comma-separated: `10s,5m`; kubelet
+    /// uses 10 s).
+    #[arg(long, value_delimiter = ',', value_parser = parse_duration, default_value = "10s,5m")]
+    pub(crate) refresh_jitter: Vec<Duration>,
+    /// `refresh`: seed of the pods' jitter draws (same seed, same schedule).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+}
+
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| format!("{e} (try 10s or 5m)"))
 }
 
 /// The parts of a benchmark run.
@@ -59,6 +77,10 @@ pub(crate) enum Part {
     Micro,
     /// The conformance suite's wall time.
     Suite,
+    /// kubelet-shaped token refreshes: N pods start at a fixed rate and each refreshes its pod-bound token by
+    /// the token cache's rule (80 % of the lifetime less a seeded jitter) on a compressed clock; the height of
+    /// each wave (TokenRequests in its busiest second) and its latency, embedded server and real kube-apiserver.
+    Refresh,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +166,24 @@ mod tests {
             panic!("not bench: {parsed:?}")
         };
         assert_eq!(args.only, [Part::Issuer, Part::Start]);
+        assert_eq!((args.pods, args.pod_start_rate, args.seed), (2000, 200.0, 1));
+        assert_eq!(args.refresh_jitter, [Duration::from_secs(10), Duration::from_secs(300)]);
+        let parsed = Evidence::try_parse_from([
+            "tokenrequest-evidence",
+            "bench",
+            "--only",
+            "refresh",
+            "--refresh-jitter",
+            "30s",
+        ])
+        .unwrap();
+        let Command::Bench(args) = parsed.command else {
+            panic!("not bench: {parsed:?}")
+        };
+        assert_eq!(
+            (args.only, args.refresh_jitter),
+            (vec![Part::Refresh], vec![Duration::from_secs(30)])
+        );
         assert!(Evidence::try_parse_from(["tokenrequest-evidence", "reliability", "load", "--clients", "5"]).is_ok());
     }
 }

@@ -238,7 +238,7 @@ pub(crate) fn open_loop(
 }
 
 /// The nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = (p * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
@@ -279,7 +279,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// An unexpected answer, for the one error line: the status, and the body only when it is not a success (a
 /// success body may hold a token; error bodies are `Status` objects).
-fn describe(r: &Response<Vec<u8>>) -> String {
+pub(crate) fn describe(r: &Response<Vec<u8>>) -> String {
     if (200..300).contains(&r.status) {
         format!("HTTP {} without the expected content", r.status)
     } else {
@@ -292,7 +292,7 @@ fn describe(r: &Response<Vec<u8>>) -> String {
 }
 
 /// Waits for every load thread; a panicked one counts as an error.
-fn join_load_threads<T>(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T>>>) -> Vec<Result<T>> {
+pub(crate) fn join_load_threads<T>(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T>>>) -> Vec<Result<T>> {
     handles
         .into_iter()
         .map(|h| {

@@ -9,6 +9,7 @@
 mod crypto;
 mod load;
 mod micro;
+mod refresh;
 mod report;
 mod startup;
 mod suite;
@@ -118,9 +119,19 @@ pub(crate) fn run(flags: &BenchArgs) -> Result<ExitCode> {
         }
     }
 
+    let mut refresh_md = None;
+    if wants(Part::Refresh) {
+        let (r, md) = refresh::run(&bin, flags);
+        rows.extend(r);
+        refresh_md = Some(md);
+    }
+
     let load_after = load_average();
     progress::line("");
     progress::line(&report::text(&rows));
+    if let Some(md) = &refresh_md {
+        progress::line(&format!("Refresh waves:\n\n{md}"));
+    }
     progress::line(&format!("load average before: {load_before}; after: {load_after}"));
     let md_path = flags
         .markdown
@@ -129,13 +140,16 @@ pub(crate) fn run(flags: &BenchArgs) -> Result<ExitCode> {
     if let Some(dir) = md_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let md = format!(
+    let mut md = format!(
         "Command: `cargo xtask bench {}`\n\nMachine: {cores} cores, {}; load average before: {load_before}; after: \
          {load_after}\n\n{}",
         std::env::args().skip(2).collect::<Vec<_>>().join(" "),
         cpu_model(),
         report::markdown(&rows)
     );
+    if let Some(refresh) = refresh_md {
+        md.push_str(&format!("\n### Refresh waves\n\n{refresh}"));
+    }
     std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
     progress::line(&format!("table written to {}", md_path.display()));
     let failed = rows.iter().any(|r| matches!(r.verdict, Verdict::Error(_)));
