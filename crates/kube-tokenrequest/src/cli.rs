@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{conformance, controlplane, create, credential, inspect, probe, review, verify};
+use crate::commands::{conformance, controlplane, create, credential, doctor, inspect, probe, review, verify};
 use crate::connection::ConnectionArgs;
 use crate::serve;
 
@@ -33,6 +33,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Ask the API server to review a token (TokenReview).
     Review(review::ReviewArgs),
+    /// Will AWS, Azure, GCP, Vault, SPIRE or an OIDC library accept this cluster's tokens? Verdicts, reasons, fixes.
+    Doctor(doctor::DoctorArgs),
     /// Infer the cluster's effective token policy through the public API.
     Probe(probe::ProbeArgs),
     /// Print shell completions.

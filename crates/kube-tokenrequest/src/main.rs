@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser as _};
 
 use crate::cli::{Cli, Command, CompletionsArgs, Shell};
-use crate::commands::{conformance, controlplane, create, credential, inspect, probe, review, verify};
+use crate::commands::{conformance, controlplane, create, credential, doctor, inspect, probe, review, verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -45,6 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args, &mut stdout)?,
         Command::Verify(args) => verify::run(&cli.connection, args, &mut stdout).await?,
         Command::Review(args) => review::run(&cli.connection, args, &mut stdout).await?,
+        Command::Doctor(args) => doctor::run(&cli.connection, args, &mut stdout).await?,
         Command::Probe(args) => probe::run(&cli.connection, args, &mut stdout).await?,
         Command::Completions(args) => completions(&args, &mut stdout)?,
         Command::Serve(args) => {
@@ -105,7 +106,10 @@ fn fail(error: &anyhow::Error) -> ExitCode {
     let line = format!("error: {}", one_line(error));
     // Nothing useful can be done when stderr is gone.
     let _ = writeln!(std::io::stderr().lock(), "{line}");
-    ExitCode::FAILURE
+    // doctor tells an unreachable server, a non-Kubernetes endpoint and missing permissions apart.
+    error
+        .downcast_ref::<doctor::DoctorFailure>()
+        .map_or(ExitCode::FAILURE, |failure| ExitCode::from(failure.code))
 }
 
 /// The error and its causes joined by `: `. Some errors (kube-rs's, hyper's) repeat their cause in their own

@@ -14,6 +14,7 @@
 mod api_call;
 pub mod cache;
 pub mod credential_cache;
+pub mod doctor;
 pub mod oidc;
 pub mod probe;
 mod scratch;

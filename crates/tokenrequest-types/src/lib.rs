@@ -22,6 +22,7 @@ pub mod field;
 pub mod keyid;
 pub mod kubeconfig;
 pub mod policy;
+pub mod relying_party;
 pub mod review;
 pub mod rules;
 pub mod status;

@@ -4,6 +4,7 @@ pub mod conformance;
 pub mod controlplane;
 pub mod create;
 pub mod credential;
+pub mod doctor;
 pub mod inspect;
 pub mod probe;
 pub mod review;
