@@ -1,6 +1,6 @@
 //! Learning a target's effective token policy through the public API, once per run: the API audiences (what an
 //! empty `spec.audiences` becomes), the max expiration (what a 2^32 s request is granted), whether 3607 s
-//! pod-bound tokens are extended, the signing algorithm and the issuer. Every check then predicts its answers
+//! pod-bound tokens are extended, the signing algorithm, the issuer and how many keys the JWKS publishes. Every check then predicts its answers
 //! from this policy with `tokenrequest-types`.
 //!
 //! `tokenrequest_client::probe` does the same for the CLI; the suite keeps its own small probe so that a client
@@ -88,11 +88,23 @@ pub async fn run(target: &Target) -> Result<Probed, CheckFailure> {
         declared.as_ref().is_none_or(|d| d.expiration.extend)
     };
 
+    // Every key of the JWKS verifies tokens; more than one is key rotation. Without a readable JWKS (no https
+    // issuer), one key.
+    let jwks = api::send(&client, Call::get_jwks(api::JWKS)).await?;
+    let keys = if jwks.status == 200 {
+        jwks.body["keys"].as_array().map_or(1, |keys| keys.len().max(1))
+    } else {
+        1
+    };
+
     Ok(Probed {
         policy: TokenPolicy {
             expiration: ExpirationPolicy { max_seconds, extend },
             audiences: AudiencePolicy::new(api_audiences),
             signing_alg,
+            // The issuers accepted beside the issuing one cannot be seen through the API.
+            previous_issuers: Vec::new(),
+            keys,
         },
         issuer,
         declared,

@@ -23,6 +23,7 @@ pub const REGISTRY: &[&[Check]] = &[
     crate::checks::request::CHECKS,
     crate::checks::concurrency::CHECKS,
     crate::checks::controllers::CHECKS,
+    crate::checks::rotation::CHECKS,
     crate::checks::policy::CHECKS,
 ];
 

@@ -20,6 +20,7 @@ use crate::failure::CheckFailure;
 use crate::probed::Probed;
 use crate::run::{RunMark, RunOwner};
 use tokenrequest_envtest::embedded::{InProcess, server_config};
+use tokenrequest_envtest::pki::RetiredKey;
 
 /// Names an existing API by its kubeconfig.
 pub const KUBECONFIG_ENV: &str = "TOKENREQUEST_KUBECONFIG";
@@ -59,6 +60,8 @@ pub struct Target {
     salt: String,
     namespaces: AtomicUsize,
     probed: tokio::sync::OnceCell<Arc<Probed>>,
+    /// Private PEM of the retired keys the target still verifies with, when the runner started it (key rotation).
+    retired_keys: Vec<RetiredKey>,
     // Kept alive as long as the target: the kubeconfig file and the server behind it.
     _embedded: Option<InProcess>,
 }
@@ -88,9 +91,11 @@ impl Target {
         policy: &TokenPolicy,
         fault: Option<tokenrequest_server::Fault>,
     ) -> Result<Self, TargetError> {
-        let embedded = InProcess::start(server_config(policy, fault)).await?;
+        let retired_keys = tokenrequest_envtest::pki::retired_keys(policy.signing_alg, policy.keys.saturating_sub(1))?;
+        let embedded = InProcess::start(server_config(policy, fault, &retired_keys)).await?;
         let path = embedded.kubeconfig().to_owned();
         let mut target = Self::from_kubeconfig(&path, Some(policy.to_string()), Some(embedded)).await?;
+        target.retired_keys = retired_keys;
         target.description = match fault {
             Some(fault) => format!("embedded server ({policy}, fault {fault})"),
             None => format!("embedded server ({policy})"),
@@ -104,9 +109,11 @@ impl Target {
         path: &std::path::Path,
         declared: Option<String>,
         description: &str,
+        retired_keys: &[RetiredKey],
     ) -> Result<Self, TargetError> {
         let mut target = Self::from_kubeconfig(path, declared, None).await?;
         description.clone_into(&mut target.description);
+        target.retired_keys = retired_keys.to_vec();
         Ok(target)
     }
 
@@ -142,6 +149,7 @@ impl Target {
             salt,
             namespaces: AtomicUsize::new(0),
             probed: tokio::sync::OnceCell::new(),
+            retired_keys: Vec::new(),
             _embedded: embedded,
         })
     }
@@ -169,6 +177,12 @@ impl Target {
     /// What marks this run's objects.
     pub fn run(&self) -> &RunMark {
         &self.run
+    }
+
+    /// The private keys (PEM) of the target's retired service-account keys, when known: the `rotation` checks
+    /// sign "pre-rotation" tokens with them.
+    pub fn retired_keys(&self) -> &[RetiredKey] {
+        &self.retired_keys
     }
 
     /// The declared policy, as `with_overrides` reads it.

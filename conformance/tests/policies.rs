@@ -20,6 +20,7 @@ use tokenrequest_types::policy::{DEFAULT_ISSUER, TokenPolicy};
 #[case::custom_api_audiences("audiences=https://api.example,second-audience")]
 #[case::es256("alg=ES256")]
 #[case::all_at_once("max=48h,extend=false,audiences=api-a,api-b,alg=ES256")]
+#[case::rotation("alg=ES256,issuers=https://old.example,keys=2")]
 #[timeout(Duration::from_secs(90))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_check_passes_under(#[case] overrides: &str) {

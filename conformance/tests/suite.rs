@@ -164,6 +164,13 @@ suite! {
         r1_new_namespaces_get_a_default_service_account,
         r21_tokens_rejected_once_their_namespace_is_deleted,
     ],
+    rotation: [
+        r19_new_tokens_carry_the_issuing_issuer,
+        r25_jwks_lists_every_key,
+        r21_previous_issuer_and_retired_key_authenticate,
+        r21_retired_key_tokens_authenticate,
+        r26_unlisted_keys_are_refused,
+    ],
     policy: [
         matches_declared,
     ],

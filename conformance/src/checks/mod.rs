@@ -40,6 +40,7 @@ pub mod invalidation;
 pub mod policy;
 pub mod request;
 pub mod review;
+pub mod rotation;
 
 /// The service account most checks request tokens for.
 pub const SA: &str = "robot";

@@ -20,9 +20,10 @@ pub struct ServeArgs {
     /// Write a kubeconfig (admin bearer token, CA) to PATH once the server is ready.
     #[arg(long, value_name = "PATH")]
     pub write_kubeconfig: Option<PathBuf>,
-    /// `--service-account-issuer`: the `iss` of every token and the OIDC issuer.
-    #[arg(long, default_value = DEFAULT_ISSUER)]
-    pub issuer: String,
+    /// `--service-account-issuer`: the `iss` of every token and the OIDC issuer. Repeatable, for issuer rotation:
+    /// the first issues, all are accepted.
+    #[arg(long = "issuer", default_value = DEFAULT_ISSUER, value_name = "URL")]
+    pub issuers: Vec<String>,
     /// `--api-audiences` (comma-separated); default: the issuer.
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub api_audiences: Vec<String>,
@@ -48,6 +49,10 @@ pub struct ServeArgs {
     /// `--service-account-signing-key-file`: PEM private key (RSA or EC P-256, P-384, P-521).
     #[arg(long, value_name = "PATH")]
     pub service_account_signing_key_file: Option<PathBuf>,
+    /// `--service-account-key-file`: a retired key (PEM private key) whose tokens are still accepted and which the
+    /// JWKS still lists, never used to sign. Repeatable, for key rotation.
+    #[arg(long = "service-account-key-file", value_name = "PATH")]
+    pub service_account_key_files: Vec<PathBuf>,
     /// Serving certificate (PEM); default: a CA and certificate made at start.
     #[arg(long, value_name = "PATH", requires = "tls_private_key_file")]
     pub tls_cert_file: Option<PathBuf>,
@@ -85,7 +90,14 @@ impl ServeArgs {
             _ => None,
         };
         let mut config = ServerConfig::new(self.listen);
-        config.issuer.clone_from(&self.issuer);
+        let (issuer, previous) = self.issuers.split_first().context("--issuer needs a value")?;
+        config.issuer.clone_from(issuer);
+        config.previous_issuers = previous.to_vec();
+        config.retired_keys_pem = self
+            .service_account_key_files
+            .iter()
+            .map(|path| read(path))
+            .collect::<anyhow::Result<_>>()?;
         config.api_audiences = (!self.api_audiences.is_empty()).then(|| self.api_audiences.clone());
         config.max_token_expiration = (!self.max_token_expiration.is_zero()).then_some(self.max_token_expiration);
         config.extend_token_expiration = self.extend_token_expiration;
@@ -213,7 +225,7 @@ mod tests {
     fn defaults_follow_kube_apiserver() {
         let args = Cli::parse_from(["serve"]).serve;
         assert_eq!(args.listen.to_string(), "127.0.0.1:0");
-        assert_eq!(args.issuer, DEFAULT_ISSUER);
+        assert_eq!(args.issuers, [DEFAULT_ISSUER]);
         assert!(args.extend_token_expiration);
         assert!(args.max_token_expiration.is_zero());
         assert_eq!(args.signing_alg, SigningAlg::RS256);

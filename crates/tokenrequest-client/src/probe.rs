@@ -4,6 +4,7 @@
 //! | fact | how |
 //! |---|---|
 //! | issuer, signing algorithm | `iss` and header `alg` of a default token; discovery when served |
+//! | verification keys | the number of keys in the JWKS, when discovery is served (more than one: key rotation) |
 //! | API audiences | `spec.audiences` of a request without audiences (R11) |
 //! | max expiration | the granted `spec.expirationSeconds` of a 2^32 s request (R8); 2^32 means none |
 //! | extension | `exp - iat` of a pod-bound 3607 s token for the API audiences: one year when on (R9) |
@@ -126,12 +127,22 @@ async fn run(client: &kube::Client, scratch: &mut Scratch) -> Result<ProbedPolic
     let (extension, extension_observable) = probe.extension(&api_audiences, max_expiration_seconds).await?;
     let bound_kinds = probe.bound_kinds().await?;
     let min_expiration_seconds = probe.min_expiration().await?;
-    let discovery = ClusterKeySource::new(client.clone()).discovery().await;
-    let (discovery_issuer, discovery_algorithms) = match discovery {
-        Ok(doc) => (Some(doc.issuer), doc.id_token_signing_alg_values_supported),
+    let keys = ClusterKeySource::new(client.clone());
+    let (discovery_issuer, discovery_algorithms, verification_keys) = match keys.discovery().await {
+        Ok(doc) => {
+            // Every key of the JWKS verifies tokens: more than one is key rotation.
+            let published = match keys.key_set(&doc.jwks_uri).await {
+                Ok(set) => set.keys.len().max(1),
+                Err(error) => {
+                    tracing::info!(%error, "JWKS not readable; counting one key");
+                    1
+                }
+            };
+            (Some(doc.issuer), doc.id_token_signing_alg_values_supported, published)
+        }
         Err(error) => {
             tracing::info!(%error, "no OIDC discovery");
-            (None, Vec::new())
+            (None, Vec::new(), 1)
         }
     };
     let policy = TokenPolicy {
@@ -141,6 +152,9 @@ async fn run(client: &kube::Client, scratch: &mut Scratch) -> Result<ProbedPolic
         },
         audiences: AudiencePolicy::new(api_audiences.clone()),
         signing_alg,
+        // Accepted issuers beside the issuing one cannot be seen through the API.
+        previous_issuers: Vec::new(),
+        keys: verification_keys,
     };
     Ok(ProbedPolicy {
         policy,

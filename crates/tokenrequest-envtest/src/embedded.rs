@@ -15,9 +15,10 @@ use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use tokenrequest_server::{Fault, RunningServer, ServerConfig};
-use tokenrequest_types::policy::TokenPolicy;
+use tokenrequest_types::policy::{DEFAULT_ISSUER, TokenPolicy};
 
 use crate::error::{Context, Error, Result};
+use crate::pki::RetiredKey;
 use crate::supervisor::{Stopped, Supervised};
 
 /// How long `serve` may take from spawn to ready.
@@ -25,9 +26,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// SIGTERM → SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// The server configuration for a policy: kube-apiserver's defaults with the policy's flags.
-pub fn server_config(policy: &TokenPolicy, fault: Option<Fault>) -> ServerConfig {
+/// The server configuration for a policy: kube-apiserver's defaults with the policy's flags, and `retired_keys`
+/// (see [`crate::pki::retired_keys`]) as verification keys when the policy has `keys` > 1.
+pub fn server_config(policy: &TokenPolicy, fault: Option<Fault>, retired_keys: &[RetiredKey]) -> ServerConfig {
     let mut config = ServerConfig::loopback();
+    config.previous_issuers.clone_from(&policy.previous_issuers);
+    config.retired_keys_pem = retired_keys.iter().map(|key| key.private_pem.clone()).collect();
     config.api_audiences = Some(policy.audiences.api_audiences().to_vec());
     config.max_token_expiration = policy
         .expiration
@@ -39,9 +43,25 @@ pub fn server_config(policy: &TokenPolicy, fault: Option<Fault>) -> ServerConfig
     config
 }
 
-/// The `serve` flags for `policy`, after `serve --listen 127.0.0.1:0 --write-kubeconfig PATH`.
-pub fn serve_args(policy: &TokenPolicy) -> Vec<String> {
+/// The `serve` flags for `policy`, after `serve --listen 127.0.0.1:0 --write-kubeconfig PATH`; `retired_key_files`
+/// hold the retired keys of a `keys` > 1 policy.
+pub fn serve_args(policy: &TokenPolicy, retired_key_files: &[PathBuf]) -> Vec<String> {
     let mut args = Vec::new();
+    if !policy.previous_issuers.is_empty() {
+        // The first --issuer issues; the target's own issuer is the default one.
+        args.push(format!("--issuer={DEFAULT_ISSUER}"));
+        args.extend(
+            policy
+                .previous_issuers
+                .iter()
+                .map(|issuer| format!("--issuer={issuer}")),
+        );
+    }
+    args.extend(
+        retired_key_files
+            .iter()
+            .map(|file| format!("--service-account-key-file={}", file.display())),
+    );
     if let Some(max) = policy.expiration.max_seconds {
         args.push(format!("--max-token-expiration={max}s"));
     }
@@ -117,6 +137,7 @@ pub struct Serve {
     process: Supervised,
     url: String,
     kubeconfig: PathBuf,
+    retired_keys: Vec<RetiredKey>,
     // Held for its Drop: removes the kubeconfig and the log when the server is stopped.
     _dir: tempfile::TempDir,
 }
@@ -129,13 +150,20 @@ impl Serve {
             .tempdir()?;
         let kubeconfig = dir.path().join("kubeconfig");
         let log_path = dir.path().join("server.log");
+        let retired_keys = crate::pki::retired_keys(policy.signing_alg, policy.keys.saturating_sub(1))?;
+        let mut retired_key_files = Vec::new();
+        for (i, key) in retired_keys.iter().enumerate() {
+            let file = dir.path().join(format!("sa-retired-{i}.key"));
+            std::fs::write(&file, &key.private_pem)?;
+            retired_key_files.push(file);
+        }
         let log = File::create(&log_path)?;
         let mut command = Command::new(binary);
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--write-kubeconfig"])
             .arg(&kubeconfig)
-            .args(serve_args(policy))
+            .args(serve_args(policy, &retired_key_files))
             .args(extra)
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -176,6 +204,7 @@ impl Serve {
             process,
             url,
             kubeconfig,
+            retired_keys,
             _dir: dir,
         })
     }
@@ -188,6 +217,11 @@ impl Serve {
     /// The kubeconfig the server wrote.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// The retired keys the server verifies with (`keys=N`).
+    pub fn retired_keys(&self) -> &[RetiredKey] {
+        &self.retired_keys
     }
 
     /// SIGTERM, then SIGKILL after a grace period (an error: `serve` stops on SIGTERM).
@@ -209,14 +243,23 @@ mod tests {
     #[test]
     fn serve_flags_follow_the_policy() {
         let policy = policy_from_spec(Some("max=24h,extend=false,audiences=a,b,alg=ES256")).unwrap();
-        insta::assert_snapshot!(serve_args(&policy).join("\n"), @r"
+        insta::assert_snapshot!(serve_args(&policy, &[]).join("\n"), @r"
         --max-token-expiration=86400s
         --extend-token-expiration=false
         --api-audiences=a,b
         --signing-alg=ES256
         ");
         let defaults = policy_from_spec(None).unwrap();
-        insta::assert_snapshot!(serve_args(&defaults).join("\n"), @r"
+        insta::assert_snapshot!(serve_args(&defaults, &[]).join("\n"), @r"
+        --extend-token-expiration=true
+        --api-audiences=https://kubernetes.default.svc.cluster.local
+        --signing-alg=RS256
+        ");
+        let rotated = policy_from_spec(Some("issuers=https://old.example,keys=2")).unwrap();
+        insta::assert_snapshot!(serve_args(&rotated, &[PathBuf::from("/tmp/sa-retired-0.key")]).join("\n"), @r"
+        --issuer=https://kubernetes.default.svc.cluster.local
+        --issuer=https://old.example
+        --service-account-key-file=/tmp/sa-retired-0.key
         --extend-token-expiration=true
         --api-audiences=https://kubernetes.default.svc.cluster.local
         --signing-alg=RS256

@@ -30,11 +30,45 @@ pub struct Pki {
     pub sa_public_pem: String,
     /// The admin bearer token (64 hex digits).
     pub admin_token: Token,
+    /// Retired service-account keys (key rotation): published and verified by kube-apiserver
+    /// (`--service-account-key-file`), never used by it to sign.
+    pub retired: Vec<RetiredKey>,
+}
+
+/// A retired service-account key: the server still verifies tokens signed with it; tests keep the private half to
+/// sign tokens "from before the rotation".
+#[derive(Clone)]
+pub struct RetiredKey {
+    /// PKCS#8 PEM.
+    pub private_pem: String,
+    /// PKIX `PUBLIC KEY` PEM, for `--service-account-key-file` (kube-apiserver reads no EC public key out of a
+    /// private-key PEM there).
+    pub public_pem: String,
+    /// Its key id, as kube-apiserver computes it (R18).
+    pub kid: String,
+    /// Its algorithm.
+    pub alg: SigningAlg,
+}
+
+/// `count` fresh retired keys of `alg`.
+pub fn retired_keys(alg: SigningAlg, count: usize) -> Result<Vec<RetiredKey>> {
+    (0..count)
+        .map(|_| {
+            let private_pem = service_account_key_pem(alg)?;
+            let pair = KeyPair::from_pem(&private_pem).context("re-reading a retired key")?;
+            Ok(RetiredKey {
+                kid: tokenrequest_types::keyid::key_id(&rcgen::PublicKeyData::subject_public_key_info(&pair)),
+                public_pem: pair.public_key_pem(),
+                private_pem,
+                alg,
+            })
+        })
+        .collect()
 }
 
 impl Pki {
-    /// Generates fresh material.
-    pub fn generate(alg: SigningAlg) -> Result<Self> {
+    /// Generates fresh material, with `retired` retired keys beside the signing key.
+    pub fn generate(alg: SigningAlg, retired: usize) -> Result<Self> {
         let certificates = LoopbackCertificates::generate("tokenrequest-envtest CA", "kube-apiserver")
             .context("making the CA and serving certificate")?;
         let sa_key_pem = service_account_key_pem(alg)?;
@@ -47,6 +81,7 @@ impl Pki {
                 .public_key_pem(),
             sa_key_pem,
             admin_token: Token::new(random_hex(32)?),
+            retired: retired_keys(alg, retired)?,
         })
     }
 }
@@ -88,7 +123,8 @@ mod tests {
     #[test]
     fn generates_both_key_kinds() {
         for alg in [SigningAlg::RS256, SigningAlg::ES256] {
-            let pki = Pki::generate(alg).unwrap();
+            let pki = Pki::generate(alg, 1).unwrap();
+            assert!(pki.retired[0].public_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
             assert!(pki.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
             assert!(pki.sa_key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
             assert!(pki.sa_public_pem.starts_with("-----BEGIN PUBLIC KEY-----"));

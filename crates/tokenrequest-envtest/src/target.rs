@@ -239,6 +239,16 @@ impl Running {
         }
     }
 
+    /// The private keys of the retired service-account keys the target verifies with (key rotation, `keys=N`):
+    /// known only for the targets this process started (none for kind, k3s and existing clusters).
+    pub fn retired_keys(&self) -> &[crate::pki::RetiredKey] {
+        match self {
+            Running::Embedded(server) => server.retired_keys(),
+            Running::Apiserver(cp) => cp.retired_keys(),
+            Running::Kind(_) | Running::K3s(_) | Running::Existing(_) => &[],
+        }
+    }
+
     /// Stops what was started (nothing for an existing cluster). With `keep`, kind and k3s
     /// clusters are left running and a note says how to reach and remove them.
     pub fn stop(self, keep: bool) -> Result<Option<String>> {

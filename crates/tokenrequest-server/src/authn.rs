@@ -110,10 +110,10 @@ pub fn authenticate_token(
     token: &str,
     requested: &[String],
 ) -> Result<(ServiceAccountUser, Vec<String>), TokenRejection> {
-    if !review::issuer_claimed(token, &[state.issuer().to_owned()]) {
+    if !review::issuer_claimed(token, state.issuers()) {
         return Err(TokenRejection::NotClaimed);
     }
-    let verified = state.signer().verify(token)?;
+    let verified = state.keys().verify(token)?;
     let claims = verified.claims();
     let now = k8s_openapi::jiff::Timestamp::now().as_second();
     let audiences = if state.faulty(Fault::ReviewIgnoresAudience) {

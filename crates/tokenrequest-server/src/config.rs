@@ -15,6 +15,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// `--service-account-issuer`: the `iss` claim and OIDC discovery's `issuer`.
     pub issuer: String,
+    /// Further `--service-account-issuer` values: tokens of these issuers are still accepted (issuer rotation).
+    pub previous_issuers: Vec<String>,
     /// `--api-audiences`; `None` means kube-apiserver's default, the issuer alone.
     pub api_audiences: Option<Vec<String>>,
     /// `--service-account-max-token-expiration`; `None` or zero means no maximum.
@@ -25,6 +27,10 @@ pub struct ServerConfig {
     pub signing_alg: SigningAlg,
     /// `--service-account-signing-key-file`, as PEM (PKCS#8, PKCS#1 RSA or SEC1 EC).
     pub signing_key_pem: Option<String>,
+    /// `--service-account-key-file` keys beside the signing key, as private-key PEM (kube-apiserver accepts private
+    /// or public keys there; this server private ones): still verified and published, never used to sign (key
+    /// rotation).
+    pub retired_keys_pem: Vec<String>,
     /// `--tls-cert-file`/`--tls-private-key-file`, as PEM (certificate chain, private key); `None` makes a CA and a
     /// serving certificate for 127.0.0.1, ::1 and localhost at start.
     pub tls: Option<(String, String)>,
@@ -52,11 +58,13 @@ impl ServerConfig {
         Self {
             listen,
             issuer: DEFAULT_ISSUER.to_owned(),
+            previous_issuers: Vec::new(),
             api_audiences: None,
             max_token_expiration: None,
             extend_token_expiration: true,
             signing_alg: SigningAlg::RS256,
             signing_key_pem: None,
+            retired_keys_pem: Vec::new(),
             tls: None,
             jwks_uri: None,
             anonymous_issuer_discovery: false,

@@ -56,7 +56,7 @@ pub async fn configuration(State(state): State<AppState>, headers: HeaderMap) ->
         "jwks_uri": state.jwks_uri(),
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [state.signer().alg().as_str()],
+        "id_token_signing_alg_values_supported": state.keys().algorithms(),
     });
     Ok((
         [
@@ -81,11 +81,18 @@ fn content_type(state: &AppState, produces: &'static str) -> &'static str {
 pub async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     served(&state)?;
     accepts(&headers, "application/jwk-set+json")?;
-    let mut key = state.signer().jwk().clone();
-    if state.faulty(Fault::JwksWithoutKid) {
-        key.as_object_mut().map(|jwk| jwk.remove("kid"));
-    }
-    let body = json!({ "keys": [key] });
+    let keys: Vec<serde_json::Value> = state
+        .keys()
+        .all()
+        .map(|key| {
+            let mut jwk = key.jwk().clone();
+            if state.faulty(Fault::JwksWithoutKid) {
+                jwk.as_object_mut().map(|jwk| jwk.remove("kid"));
+            }
+            jwk
+        })
+        .collect();
+    let body = json!({ "keys": keys });
     Ok((
         [
             (CONTENT_TYPE, content_type(&state, "application/jwk-set+json")),

@@ -246,6 +246,50 @@ impl Signer {
     }
 }
 
+/// Every key the server knows: the one it signs with, and the retired ones it still verifies with
+/// (`--service-account-key-file` beside `--service-account-signing-key-file`, for key rotation). The JWKS lists
+/// them all, and a token signed by any of them verifies (pkg/serviceaccount/jwt.go picks the key by `kid`).
+pub struct KeySet {
+    signing: Signer,
+    retired: Vec<Signer>,
+}
+
+impl KeySet {
+    /// The signing key and the retired ones.
+    pub fn new(signing: Signer, retired: Vec<Signer>) -> Self {
+        Self { signing, retired }
+    }
+
+    /// The key new tokens are signed with.
+    pub fn signing(&self) -> &Signer {
+        &self.signing
+    }
+
+    /// Every key, the signing key first.
+    pub fn all(&self) -> impl Iterator<Item = &Signer> {
+        std::iter::once(&self.signing).chain(&self.retired)
+    }
+
+    /// The algorithms of the keys, sorted and without repeats, as discovery's
+    /// `id_token_signing_alg_values_supported` lists them (pkg/serviceaccount/openidmetadata.go).
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        let mut algs: Vec<&'static str> = self.all().map(|key| key.alg().as_str()).collect();
+        algs.sort_unstable();
+        algs.dedup();
+        algs
+    }
+
+    /// Checks a token with the key its header names: "no keys found" when none has its `kid`.
+    pub fn verify(&self, token: &str) -> Result<UnverifiedToken, TokenRejection> {
+        let header = UnverifiedToken::parse_header(token).map_err(|_| TokenRejection::NotClaimed)?;
+        let key = self
+            .all()
+            .find(|key| header.kid.as_deref() == Some(key.kid()))
+            .unwrap_or(&self.signing);
+        key.verify(token)
+    }
+}
+
 /// Signing failed (never expected with a key that parsed).
 #[derive(Debug, thiserror::Error)]
 #[error("failed to sign the token")]
@@ -315,6 +359,20 @@ mod tests {
         let generated = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
         let signer = Signer::from_pem(&generated.serialize_pem()).unwrap();
         assert_eq!(signer.alg(), SigningAlg::ES384);
+    }
+
+    #[test]
+    fn a_key_set_verifies_with_every_key_and_lists_their_algorithms() {
+        let current = Signer::generate(SigningAlg::ES256).unwrap();
+        let retired = Signer::generate(SigningAlg::ES384).unwrap();
+        let old_token = retired.sign(&claims()).unwrap();
+        let stranger = Signer::generate(SigningAlg::ES256).unwrap().sign(&claims()).unwrap();
+        let keys = KeySet::new(current, vec![retired]);
+        assert!(keys.verify(keys.signing().sign(&claims()).unwrap().expose()).is_ok());
+        assert!(keys.verify(old_token.expose()).is_ok(), "a retired key still verifies");
+        assert_eq!(keys.verify(stranger.expose()).unwrap_err(), TokenRejection::NoKeys);
+        assert_eq!(keys.algorithms(), ["ES256", "ES384"]);
+        assert_eq!(keys.all().count(), 2);
     }
 
     #[test]

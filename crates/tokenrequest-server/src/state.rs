@@ -17,7 +17,7 @@ use crate::error::ServerError;
 use crate::fault::Fault;
 use crate::metrics::RequestCounter;
 use crate::outage::Outage;
-use crate::signer::Signer;
+use crate::signer::{KeySet, Signer};
 use crate::store::Store;
 
 /// Cheap to clone; everything lives behind one `Arc`.
@@ -25,12 +25,13 @@ use crate::store::Store;
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    issuer: String,
+    /// The issuing issuer first, then the previous ones still accepted.
+    issuers: Vec<String>,
     policy: TokenPolicy,
     jwks_uri: String,
     anonymous_issuer_discovery: bool,
     fault: Option<Fault>,
-    signer: Signer,
+    keys: KeySet,
     store: RwLock<Store>,
     admin_token: Token,
     outage: Mutex<Option<Outage>>,
@@ -61,10 +62,17 @@ impl AppState {
             Some(pem) => Signer::from_pem(pem)?,
             None => Signer::generate(config.signing_alg)?,
         };
+        let retired = config
+            .retired_keys_pem
+            .iter()
+            .map(|pem| Signer::from_pem(pem))
+            .collect::<Result<Vec<_>, _>>()?;
         let policy = TokenPolicy {
             expiration,
             audiences,
             signing_alg: signer.alg(),
+            previous_issuers: config.previous_issuers.clone(),
+            keys: 1 + retired.len(),
         };
         let jwks_uri = config
             .jwks_uri
@@ -76,12 +84,14 @@ impl AppState {
         let mut store = Store::default();
         controllers::boot(&mut store);
         Ok(Self(Arc::new(Inner {
-            issuer: config.issuer.clone(),
+            issuers: std::iter::once(config.issuer.clone())
+                .chain(config.previous_issuers.iter().cloned())
+                .collect(),
             policy,
             jwks_uri,
             anonymous_issuer_discovery: config.anonymous_issuer_discovery,
             fault: config.fault,
-            signer,
+            keys: KeySet::new(signer, retired),
             store: RwLock::new(store),
             admin_token: Token::new(URL_SAFE_NO_PAD.encode(secret)),
             outage: Mutex::new(None),
@@ -89,9 +99,14 @@ impl AppState {
         })))
     }
 
-    /// `--service-account-issuer`.
+    /// `--service-account-issuer`: the issuer of new tokens.
     pub fn issuer(&self) -> &str {
-        &self.0.issuer
+        &self.0.issuers[0]
+    }
+
+    /// Every accepted issuer, the issuing one first.
+    pub fn issuers(&self) -> &[String] {
+        &self.0.issuers
     }
 
     /// The effective token policy (expiration, API audiences, algorithm).
@@ -115,7 +130,11 @@ impl AppState {
     }
 
     pub(crate) fn signer(&self) -> &Signer {
-        &self.0.signer
+        self.0.keys.signing()
+    }
+
+    pub(crate) fn keys(&self) -> &KeySet {
+        &self.0.keys
     }
 
     /// The rules the injected fault bends in the evaluation of a TokenRequest.

@@ -65,7 +65,7 @@ impl FromStr for SigningAlg {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
     /// An unknown key.
-    #[error("unknown policy key {0:?}: expected max, extend, audiences or alg")]
+    #[error("unknown policy key {0:?}: expected max, extend, audiences, alg, issuers or keys")]
     Key(String),
     /// A key without `=value`.
     #[error("policy entry {0:?} has no value: write key=value")]
@@ -91,6 +91,11 @@ pub struct TokenPolicy {
     pub audiences: AudiencePolicy,
     /// Signing algorithm.
     pub signing_alg: SigningAlg,
+    /// Issuers accepted beside the one that issues (kube-apiserver's second and later
+    /// `--service-account-issuer`): issuer rotation.
+    pub previous_issuers: Vec<String>,
+    /// How many keys verify tokens: the signing key and `keys - 1` retired ones (key rotation).
+    pub keys: usize,
 }
 
 impl TokenPolicy {
@@ -100,13 +105,16 @@ impl TokenPolicy {
             expiration: ExpirationPolicy::default(),
             audiences: AudiencePolicy::for_issuer(issuer),
             signing_alg: SigningAlg::RS256,
+            previous_issuers: Vec::new(),
+            keys: 1,
         }
     }
 
-    /// Applies `max=24h,extend=false,audiences=a,b,alg=ES256` on top of `self`.
+    /// Applies `max=24h,extend=false,audiences=a,b,alg=ES256,issuers=https://old,keys=2` on top of `self`.
     ///
-    /// `audiences` takes every following comma-separated item that is not itself `key=value`, so
-    /// `audiences=a,b,extend=false` works. `max=0` means no max.
+    /// `audiences` and `issuers` take every following comma-separated item that is not itself `key=value`, so
+    /// `audiences=a,b,extend=false` works. `max=0` means no max. `issuers` are the previous issuers still accepted
+    /// (the target's own issuer issues); `keys` counts the verification keys, the signing key included.
     pub fn with_overrides(mut self, spec: &str) -> Result<Self, PolicyError> {
         let mut items = spec.split(',').map(str::trim).filter(|s| !s.is_empty()).peekable();
         while let Some(item) = items.next() {
@@ -123,6 +131,25 @@ impl TokenPolicy {
                         audiences.push(next.to_owned());
                     }
                     self.audiences = AudiencePolicy::new(audiences);
+                }
+                "issuers" => {
+                    let mut issuers = vec![value.to_owned()];
+                    while let Some(next) = items.next_if(|s| !s.contains('=')) {
+                        issuers.push(next.to_owned());
+                    }
+                    self.previous_issuers = issuers;
+                }
+                "keys" => {
+                    self.keys =
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=4).contains(n))
+                            .ok_or_else(|| PolicyError::Value {
+                                key: "keys",
+                                value: value.to_owned(),
+                                expected: "1 to 4",
+                            })?;
                 }
                 other => return Err(PolicyError::Key(other.to_owned())),
             }
@@ -144,7 +171,14 @@ impl fmt::Display for TokenPolicy {
             self.expiration.extend,
             self.audiences.api_audiences().join(","),
             self.signing_alg
-        )
+        )?;
+        if !self.previous_issuers.is_empty() {
+            write!(f, ",issuers={}", self.previous_issuers.join(","))?;
+        }
+        if self.keys != 1 {
+            write!(f, ",keys={}", self.keys)?;
+        }
+        Ok(())
     }
 }
 
@@ -180,6 +214,31 @@ fn parse_bool(value: &str) -> Result<bool, PolicyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotation_parses_and_prints_back() {
+        let p = TokenPolicy::defaults_for_issuer(DEFAULT_ISSUER)
+            .with_overrides("issuers=https://old.example,https://older.example,keys=2,alg=ES256")
+            .unwrap();
+        assert_eq!(p.previous_issuers, ["https://old.example", "https://older.example"]);
+        assert_eq!(p.keys, 2);
+        let printed = p.to_string();
+        assert!(
+            printed.ends_with(",issuers=https://old.example,https://older.example,keys=2"),
+            "{printed}"
+        );
+        assert_eq!(
+            TokenPolicy::defaults_for_issuer(DEFAULT_ISSUER)
+                .with_overrides(&printed)
+                .unwrap(),
+            p
+        );
+        assert!(
+            TokenPolicy::defaults_for_issuer(DEFAULT_ISSUER)
+                .with_overrides("keys=9")
+                .is_err()
+        );
+    }
 
     #[test]
     fn overrides_parse_and_print_back() {

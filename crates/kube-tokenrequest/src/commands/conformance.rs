@@ -237,6 +237,7 @@ async fn start_check_stop(
 
     let res = check(
         running.kubeconfig(),
+        running.retired_keys(),
         &description,
         expected_policy,
         args.filter.as_deref(),
@@ -268,13 +269,14 @@ async fn start_check_stop(
 /// Probes the target and runs the selected checks against it.
 async fn check(
     kubeconfig: &Path,
+    retired_keys: &[tokenrequest_envtest::pki::RetiredKey],
     description: &str,
     expected_policy: Option<String>,
     filter: Option<&str>,
     summary: &mut Summary,
 ) -> anyhow::Result<Vec<CheckResult>> {
     let target = Arc::new(
-        Target::for_kubeconfig(kubeconfig, expected_policy, description)
+        Target::for_kubeconfig(kubeconfig, expected_policy, description, retired_keys)
             .await
             .context("reading the target's kubeconfig")?,
     );

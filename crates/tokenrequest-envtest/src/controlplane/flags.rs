@@ -23,12 +23,15 @@ pub(crate) struct Files {
     pub sa_pub: PathBuf,
     /// `tokens.csv` for `--token-auth-file`.
     pub token_file: PathBuf,
+    /// `sa-retired-N.pub`: retired public keys, more `--service-account-key-file`s (key rotation).
+    pub retired_pub: Vec<PathBuf>,
 }
 
 impl Files {
-    /// The layout under `dir`.
-    pub fn under(dir: &Path) -> Self {
+    /// The layout under `dir`, with `retired` retired public keys.
+    pub fn under(dir: &Path, retired: usize) -> Self {
         Self {
+            retired_pub: (0..retired).map(|i| dir.join(format!("sa-retired-{i}.pub"))).collect(),
             ca_cert: dir.join("ca.crt"),
             serving_cert: dir.join("serving.crt"),
             serving_key: dir.join("serving.key"),
@@ -97,6 +100,19 @@ pub(crate) fn apiserver_args(
         // Without it jwks_uri would point at the advertise address.
         format!("--service-account-jwks-uri=https://127.0.0.1:{secure_port}/openid/v1/jwks"),
     ];
+    // Rotation: the first --service-account-issuer issues, later ones are still accepted; every key file verifies.
+    args.extend(
+        policy
+            .previous_issuers
+            .iter()
+            .map(|previous| format!("--service-account-issuer={previous}")),
+    );
+    args.extend(
+        files
+            .retired_pub
+            .iter()
+            .map(|file| format!("--service-account-key-file={}", file.display())),
+    );
     args.extend(
         crate::target::policy_flags(policy)
             .into_iter()
@@ -125,8 +141,30 @@ mod tests {
     const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
     #[test]
+    fn rotation_adds_issuers_and_key_files() {
+        let files = Files::under(Path::new("/tmp/cp"), 1);
+        let policy = TokenPolicy::defaults_for_issuer(ISSUER)
+            .with_overrides("issuers=https://old.example,keys=2")
+            .unwrap();
+        let args = apiserver_args(&files, 2379, 6443, ISSUER, &policy);
+        let issuers: Vec<&String> = args
+            .iter()
+            .filter(|a| a.starts_with("--service-account-issuer="))
+            .collect();
+        assert_eq!(
+            issuers,
+            [
+                &format!("--service-account-issuer={ISSUER}"),
+                &"--service-account-issuer=https://old.example".to_owned()
+            ],
+            "the first issues"
+        );
+        assert!(args.contains(&"--service-account-key-file=/tmp/cp/sa-retired-0.pub".to_owned()));
+    }
+
+    #[test]
     fn apiserver_flags_for_a_policy() {
-        let files = Files::under(Path::new("/tmp/cp"));
+        let files = Files::under(Path::new("/tmp/cp"), 0);
         let policy = TokenPolicy::defaults_for_issuer(ISSUER)
             .with_overrides("max=2h,extend=false,audiences=api,vault")
             .unwrap();
@@ -136,7 +174,7 @@ mod tests {
 
     #[test]
     fn default_policy_states_kube_apiserver_defaults() {
-        let files = Files::under(Path::new("/tmp/cp"));
+        let files = Files::under(Path::new("/tmp/cp"), 0);
         let args = apiserver_args(&files, 2379, 6443, ISSUER, &TokenPolicy::defaults_for_issuer(ISSUER));
         assert!(args.contains(&format!("--api-audiences={ISSUER}")));
         assert!(
@@ -149,7 +187,7 @@ mod tests {
 
     #[test]
     fn controller_manager_flags() {
-        let files = Files::under(Path::new("/tmp/cp"));
+        let files = Files::under(Path::new("/tmp/cp"), 0);
         let args = controller_manager_args(&files, Path::new("/tmp/cp/kubeconfig"));
         insta::assert_yaml_snapshot!(args);
     }

@@ -16,7 +16,7 @@ use super::ControlPlaneConfig;
 use super::flags::{self, Files};
 use crate::error::{Context, Result};
 use crate::http;
-use crate::pki::Pki;
+use crate::pki::{Pki, RetiredKey};
 use crate::supervisor::Supervised;
 
 /// How long a process gets between SIGTERM and SIGKILL.
@@ -37,6 +37,8 @@ pub struct ControlPlane {
     ca_pem: String,
     issuer: String,
     admin_token: Token,
+    /// The retired service-account keys (key rotation), for tests that sign old tokens.
+    retired_keys: Vec<RetiredKey>,
     started_in: Duration,
 }
 
@@ -78,8 +80,12 @@ impl ControlPlane {
         };
         std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
 
-        let pki = Pki::generate(config.policy.signing_alg)?;
-        let files = Files::under(dir.path());
+        let retired = config.policy.keys.saturating_sub(1);
+        let pki = Pki::generate(config.policy.signing_alg, retired)?;
+        let files = Files::under(dir.path(), retired);
+        for (file, key) in files.retired_pub.iter().zip(&pki.retired) {
+            write_private(file, &key.public_pem)?;
+        }
         write_private(&files.ca_cert, &pki.ca_pem)?;
         write_private(&files.serving_cert, &pki.serving_cert_pem)?;
         write_private(&files.serving_key, &pki.serving_key_pem)?;
@@ -103,6 +109,7 @@ impl ControlPlane {
             ca_pem: pki.ca_pem.clone(),
             issuer: config.issuer.clone(),
             admin_token: pki.admin_token.clone(),
+            retired_keys: pki.retired.clone(),
             started_in: Duration::ZERO,
         };
         let deadline = t0 + config.start_timeout;
@@ -200,6 +207,12 @@ impl ControlPlane {
     /// The service-account issuer.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The retired service-account keys kube-apiserver still verifies with (`keys=N` in the policy): what a test
+    /// signs "pre-rotation" tokens with.
+    pub fn retired_keys(&self) -> &[RetiredKey] {
+        &self.retired_keys
     }
 
     /// The admin bearer token (group `system:masters`). A secret: never print it.
