@@ -9,8 +9,7 @@
 //! Keys come as JWKs (parsed by `jsonwebtoken`) and are turned, once per fetch, into aws-lc-rs `ParsedPublicKey`s
 //! for the algorithm each JWK names: `jsonwebtoken::crypto::verify` would rebuild an RSA key from its `n` and `e`
 //! on every token, which costs more than the signature check itself (issue 17: the verifier was at 0.67-0.73 of a
-//! raw verification). An RSA key's DER (`RSAPublicKey`, RFC 8017 A.1.1: two INTEGERs in a SEQUENCE) is assembled
-//! here from the JWK's components because no crate in the graph turns JWK components into a parsed aws-lc-rs key.
+//! raw verification). An RSA key's DER is assembled from the JWK's `n` and `e` by `tokenrequest_types::der`.
 //!
 //! Keys are learnt once and kept. A token with an unknown `kid` is what key rotation looks like, so it triggers a
 //! refetch of the key set, but at most one per [`VerifierConfig::refetch_interval`] (go-oidc's remote key set
@@ -190,7 +189,7 @@ fn public_key(jwk: &Jwk) -> Option<Arc<VerificationKey>> {
     let decode = |b64: &str| URL_SAFE_NO_PAD.decode(b64).ok();
     let (alg, bytes) = match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
-            let der = rsa_public_key_der(&decode(&rsa.n)?, &decode(&rsa.e)?);
+            let der = tokenrequest_types::der::rsa_public_key(&decode(&rsa.n)?, &decode(&rsa.e)?);
             (named.unwrap_or(Algorithm::RS256), der)
         }
         AlgorithmParameters::EllipticCurve(ec) => {
@@ -227,39 +226,6 @@ fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn aws_sig::Verifi
         // HMAC, or an algorithm this version of jsonwebtoken added since.
         _ => return None,
     })
-}
-
-/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` in DER.
-fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
-    fn length(len: usize, out: &mut Vec<u8>) {
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend(bytes);
-        }
-    }
-    fn integer(magnitude: &[u8], out: &mut Vec<u8>) {
-        let magnitude: &[u8] = match magnitude.iter().position(|b| *b != 0) {
-            Some(first) => &magnitude[first..],
-            None => &[0],
-        };
-        let pad = magnitude[0] & 0x80 != 0;
-        out.push(0x02);
-        length(magnitude.len() + usize::from(pad), out);
-        if pad {
-            out.push(0);
-        }
-        out.extend_from_slice(magnitude);
-    }
-    let mut body = Vec::new();
-    integer(n, &mut body);
-    integer(e, &mut body);
-    let mut der = vec![0x30];
-    length(body.len(), &mut der);
-    der.extend(body);
-    der
 }
 
 /// Verifies tokens against one issuer's keys, fetched on first use and cached.
@@ -457,13 +423,11 @@ fn unix_now() -> i64 {
 mod tests {
     use aws_lc_rs::signature::KeyPair as _;
 
-    use super::*;
-
     #[test]
     fn rsa_public_key_der_is_what_aws_lc_encodes() {
         let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
         let public = key.public_key();
-        let der = rsa_public_key_der(
+        let der = tokenrequest_types::der::rsa_public_key(
             public.modulus().big_endian_without_leading_zero(),
             public.exponent().big_endian_without_leading_zero(),
         );

@@ -15,6 +15,7 @@ pub mod audience;
 pub mod binding;
 pub mod claims;
 pub mod defaults;
+pub mod der;
 pub mod encoding;
 pub mod evaluation;
 pub mod expiration;
