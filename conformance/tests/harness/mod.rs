@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tokenrequest_conformance::failure::CheckFailure;
 use tokenrequest_conformance::registry::{self, Outcome};
 use tokenrequest_conformance::{Check, Target};
 
@@ -29,6 +30,8 @@ pub fn assert_snapshots(outcome: Outcome) {
 pub struct Run {
     /// Failed checks by id, with their reports.
     pub failures: BTreeMap<String, String>,
+    /// Checks skipped, with the reason.
+    pub skipped: BTreeMap<String, String>,
     /// The outcomes of the checks that passed (with their snapshots).
     pub passed: Vec<Outcome>,
 }
@@ -41,11 +44,15 @@ pub async fn run_all(target: Arc<Target>, checks: impl Iterator<Item = &'static 
     }
     let mut run = Run {
         failures: BTreeMap::new(),
+        skipped: BTreeMap::new(),
         passed: Vec::new(),
     };
     while let Some(joined) = tasks.join_next().await {
         let outcome = joined.unwrap_or_else(|e| panic!("check task: {e}"));
         match &outcome.result {
+            Err(CheckFailure::Skipped(reason)) => {
+                run.skipped.insert(outcome.check.id(), reason.clone());
+            }
             Err(failure) => {
                 run.failures.insert(outcome.check.id(), failure.to_string());
             }

@@ -352,7 +352,7 @@ mod tests {
         let cases = [
             (
                 "speed=1",
-                r#"--policy "speed=1": unknown policy key "speed": expected max, extend, audiences or alg"#,
+                r#"--policy "speed=1": unknown policy key "speed": expected max, extend, audiences, alg, issuers or keys"#,
             ),
             (
                 "extend",
@@ -368,7 +368,7 @@ mod tests {
             ),
             (
                 "alg=HS256",
-                r#"--policy "alg=HS256": invalid policy value "HS256" for alg: expected RS256 or ES256"#,
+                r#"--policy "alg=HS256": invalid policy value "HS256" for alg: expected RS256, ES256, ES384 or ES512"#,
             ),
         ];
         for (spec, expected) in cases {
