@@ -127,7 +127,7 @@ async fn r19_new_tokens_carry_the_issuing_issuer(ctx: &Ctx) -> Result<(), CheckF
     let (configuration, _) = jwks::fetch(ctx.client()).await?;
     let discovery_issuer = configuration.body["issuer"].as_str().unwrap_or_default().to_owned();
     expect_eq("discovery's issuer", issued.claims.iss.clone(), discovery_issuer)?;
-    let previous = &ctx
+    let previous: Vec<String> = ctx
         .probed()
         .declared
         .as_ref()

@@ -197,6 +197,18 @@ fn lifetime(claims: &Value) -> i64 {
     claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap()
 }
 
+/// The value, or `None` after saying on stderr why the test is skipped.
+fn or_skip<T>(found: Result<T, String>) -> Option<T> {
+    found.map_err(|reason| eprintln!("skipped: {reason}")).ok()
+}
+
+/// The real kube-apiserver built by `cargo xtask controlplane build`, started, or why it cannot be.
+fn real_control_plane() -> Result<tokenrequest_envtest::controlplane::ControlPlane, String> {
+    use tokenrequest_envtest::controlplane::{Binaries, ControlPlane, ControlPlaneConfig, PINNED_K8S_VERSION};
+    let bins = Binaries::locate(None, PINNED_K8S_VERSION).map_err(|e| format!("{e:#}"))?;
+    Ok(ControlPlane::start(&ControlPlaneConfig::new(bins)).expect("control plane starts"))
+}
+
 /// The kubectl on PATH, or the reason to skip.
 fn kubectl_on_path() -> Result<PathBuf, String> {
     let path = std::env::var_os("PATH").ok_or("PATH is not set")?;
@@ -594,12 +606,8 @@ fn serve_contract_and_sigterm() {
 
 #[test]
 fn serve_kubectl_scenario() {
-    let kubectl = match kubectl_on_path() {
-        Ok(path) => path,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(kubectl) = or_skip(kubectl_on_path()) else {
+        return;
     };
     let served = Served::start(&[]);
     scenario(&kubectl, &served.kubeconfig, "scenario", None);
@@ -607,12 +615,8 @@ fn serve_kubectl_scenario() {
 
 #[test]
 fn serve_kubectl_client_matrix() {
-    let kubectl = match kubectl_on_path() {
-        Ok(path) => path,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(kubectl) = or_skip(kubectl_on_path()) else {
+        return;
     };
     let versions = versioned_kubectls(&kubectl);
     if versions.is_empty() {
@@ -690,12 +694,8 @@ fn python_flow(python: &Path, kubeconfig: &Path) {
 
 #[test]
 fn serve_python_client() {
-    let python = match python_with_client() {
-        Ok(path) => path,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(python) = or_skip(python_with_client()) else {
+        return;
     };
     let served = Served::start(&[]);
     python_flow(&python, &served.kubeconfig);
@@ -705,22 +705,12 @@ fn serve_python_client() {
 /// build` (skipped, saying why, when it is not built).
 #[test]
 fn apiserver_python_client() {
-    use tokenrequest_envtest::controlplane::{Binaries, ControlPlane, ControlPlaneConfig, PINNED_K8S_VERSION};
-    let python = match python_with_client() {
-        Ok(path) => path,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(python) = or_skip(python_with_client()) else {
+        return;
     };
-    let bins = match Binaries::locate(None, PINNED_K8S_VERSION) {
-        Ok(bins) => bins,
-        Err(e) => {
-            eprintln!("skipped: {e:#}");
-            return;
-        }
+    let Some(control_plane) = or_skip(real_control_plane()) else {
+        return;
     };
-    let control_plane = ControlPlane::start(&ControlPlaneConfig::new(bins)).expect("control plane starts");
     python_flow(&python, control_plane.kubeconfig_path());
 }
 
@@ -958,12 +948,8 @@ fn credential_plugin_flow(kubectl_bin: &Path, admin: &Path) {
 
 #[test]
 fn serve_credential_plugin() {
-    let kubectl_bin = match kubectl_on_path() {
-        Ok(path) => path,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(kubectl_bin) = or_skip(kubectl_on_path()) else {
+        return;
     };
     let served = Served::start(&[]);
     credential_plugin_flow(&kubectl_bin, &served.kubeconfig);
@@ -973,21 +959,11 @@ fn serve_credential_plugin() {
 /// when it is not built).
 #[test]
 fn apiserver_credential_plugin() {
-    use tokenrequest_envtest::controlplane::{Binaries, ControlPlane, ControlPlaneConfig, PINNED_K8S_VERSION};
-    let kubectl_bin = match kubectl_on_path() {
-        Ok(path) => path,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+    let Some(kubectl_bin) = or_skip(kubectl_on_path()) else {
+        return;
     };
-    let bins = match Binaries::locate(None, PINNED_K8S_VERSION) {
-        Ok(bins) => bins,
-        Err(e) => {
-            eprintln!("skipped: {e:#}");
-            return;
-        }
+    let Some(control_plane) = or_skip(real_control_plane()) else {
+        return;
     };
-    let control_plane = ControlPlane::start(&ControlPlaneConfig::new(bins)).expect("control plane starts");
     credential_plugin_flow(&kubectl_bin, control_plane.kubeconfig_path());
 }
